@@ -1,0 +1,118 @@
+"""The `carebill` command: migrate, seed-demo, serve, create-practice."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from settings import Settings, SettingsError
+
+
+def _migrate(settings: Settings) -> None:
+    from migrations.runner import upgrade
+
+    upgrade(settings.database_url)
+    print("database is up to date")
+
+
+def _seed(settings: Settings) -> None:
+    from adapters.database import Database
+    from provisioning import seed_demo
+
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await seed_demo(db)
+        finally:
+            await db.dispose()
+
+    created = asyncio.run(run())
+    print("demo data created" if created else "demo data already present")
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+def _create_practice(settings: Settings, args: argparse.Namespace) -> None:
+    from adapters.database import Database
+    from provisioning import create_practice
+
+    password = args.password or getpass.getpass("Password for the first admin: ")
+
+    async def run() -> int:
+        db = Database(settings.database_url)
+        try:
+            return await create_practice(
+                db,
+                name=args.name,
+                currency=args.currency,
+                time_zone=args.time_zone,
+                admin_email=args.admin_email,
+                admin_name=args.admin_name,
+                admin_password=password,
+            )
+        finally:
+            await db.dispose()
+
+    practice_id = asyncio.run(run())
+    print(f"practice {practice_id} created; {args.admin_email} is its ADMIN")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="carebill", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply the database migrations")
+    commands.add_parser("seed-demo", help="load the demo data (idempotent)")
+    serve = commands.add_parser("serve", help="run the API server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    create = commands.add_parser("create-practice", help="a new practice and its first admin")
+    create.add_argument("--name", required=True)
+    create.add_argument("--currency", default="USD")
+    create.add_argument("--time-zone", default="UTC")
+    create.add_argument("--admin-email", required=True)
+    create.add_argument("--admin-name", required=True)
+    create.add_argument("--password", help="the admin's password (prompted when omitted)")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        if args.command == "migrate":
+            _migrate(settings)
+        elif args.command == "seed-demo":
+            _seed(settings)
+        elif args.command == "serve":
+            _serve(settings, args.host, args.port, args.workers)
+        else:
+            _create_practice(settings, args)
+    except SettingsError as exc:
+        print(f"carebill: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"carebill: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Alembic migrations; `carebill migrate` applies them (see migrations/runner.py)."""

@@ -1,0 +1,357 @@
+"""Invoices, their payments, refunds and history — and the one state machine that changes them.
+
+Amounts are never stored twice: `amount_paid` and `amount_refunded` are sums over the payment and
+refund rows, so totals cannot disagree with the rows they come from. Every change goes through a
+method here, which checks the transition table, appends exactly one history event and one alert
+(the outbox row, committed in the same transaction), and sets the new status.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from models.alert import Alert
+from models.base import Base, IdColumn, MoneyColumn, UTCDateTime, utcnow
+from models.enums import AlertKind, InvoiceAction, InvoiceStatus, PaymentMethodKind, SalesTaxMode
+from models.errors import invalid_state, validation
+from models.money import MAX_INPUT_AMOUNT
+
+
+class Operation(enum.Enum):
+    RECORD_PAYMENT = "record a payment on"
+    PAY = "pay"
+    FORGIVE = "forgive"
+    VOID = "void"
+    REFUND = "refund"
+
+
+@dataclass(frozen=True, slots=True)
+class Amounts:
+    total: int
+    paid: int
+    refunded: int
+    status: InvoiceStatus
+
+    @property
+    def due(self) -> int:
+        return self.total - self.paid if self.status is InvoiceStatus.UNPAID else 0
+
+    @property
+    def refundable(self) -> int:
+        return self.paid - self.refunded if self.status is InvoiceStatus.PAID else 0
+
+    @property
+    def forgiven(self) -> int:
+        return self.total - self.paid if self.status is InvoiceStatus.FORGIVEN else 0
+
+
+def _after_payment(a: Amounts) -> InvoiceStatus:
+    return InvoiceStatus.PAID if a.paid >= a.total else InvoiceStatus.UNPAID
+
+
+def _after_refund(a: Amounts) -> InvoiceStatus:
+    return InvoiceStatus.REFUNDED if a.refunded >= a.paid else InvoiceStatus.PAID
+
+
+# The whole state machine: (status, operation) -> next status given the amounts after the change.
+# A pair that is not here is INVALID_STATE.
+TRANSITIONS: dict[tuple[InvoiceStatus, Operation], Callable[[Amounts], InvoiceStatus]] = {
+    (InvoiceStatus.UNPAID, Operation.RECORD_PAYMENT): _after_payment,
+    (InvoiceStatus.UNPAID, Operation.PAY): _after_payment,
+    (InvoiceStatus.UNPAID, Operation.FORGIVE): lambda _: InvoiceStatus.FORGIVEN,
+    (InvoiceStatus.UNPAID, Operation.VOID): lambda _: InvoiceStatus.VOID,
+    (InvoiceStatus.PAID, Operation.REFUND): _after_refund,
+}
+
+
+def refusal(operation: Operation, amounts: Amounts) -> str | None:
+    """Why `operation` cannot happen now, or None when it can."""
+    if (amounts.status, operation) not in TRANSITIONS:
+        return f"cannot {operation.value} an invoice that is {amounts.status.value}"
+    if operation is Operation.VOID and amounts.paid > 0:
+        return "cannot void an invoice that has payments; forgive or refund instead"
+    if operation is Operation.REFUND and amounts.refundable <= 0:
+        return "nothing left to refund on this invoice"
+    return None
+
+
+def _check_amount(amount: int, field: str) -> None:
+    if not 1 <= amount <= MAX_INPUT_AMOUNT:
+        raise validation(f"amount must be between 1 and {MAX_INPUT_AMOUNT} minor units", field)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("practice_id", "number"),
+        CheckConstraint("total_amount = subtotal_amount + tax_amount", name="total_is_sum"),
+        CheckConstraint("subtotal_amount > 0 AND tax_amount >= 0", name="amounts_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal_amount: Mapped[int] = mapped_column(MoneyColumn)
+    tax_amount: Mapped[int] = mapped_column(MoneyColumn)
+    total_amount: Mapped[int] = mapped_column(MoneyColumn)
+    # The sales-tax setting in force when the invoice was sent, frozen on it.
+    tax_mode: Mapped[SalesTaxMode] = mapped_column(String(16))
+    tax_rate_bp: Mapped[int] = mapped_column(Integer)
+    tax_label: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[InvoiceStatus] = mapped_column(String(16), default=InvoiceStatus.UNPAID)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # forgiven or voided
+    # Bumped by every change: a second guard beside the row lock.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    payments: Mapped[list[Payment]] = relationship(
+        lazy="raise", order_by="Payment.id", back_populates="invoice"
+    )
+    refunds: Mapped[list[Refund]] = relationship(
+        lazy="raise", order_by="Refund.id", back_populates="invoice"
+    )
+    events: WriteOnlyMapped[InvoiceEvent] = relationship(order_by="InvoiceEvent.id")
+    alerts: WriteOnlyMapped[Alert] = relationship(order_by="Alert.id")
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def display_number(self) -> str:
+        return format_invoice_number(self.number)
+
+    def amounts(self) -> Amounts:
+        """Amounts from the loaded payment and refund rows."""
+        return amounts_of(self, self.payments, self.refunds)
+
+    # --- changes -------------------------------------------------------------------------
+
+    def record_payment(
+        self,
+        *,
+        amount: int,
+        method: PaymentMethodKind,
+        actor_id: int | None,
+        reference: str | None = None,
+        received_at: datetime | None = None,
+        processor_reference: str | None = None,
+        processor_id: int | None = None,
+        now: datetime | None = None,
+    ) -> Payment:
+        now = now or utcnow()
+        _check_amount(amount, "amount")
+        operation = Operation.PAY if method is PaymentMethodKind.CARD else Operation.RECORD_PAYMENT
+        before = self._require(operation)
+        if amount > before.due:
+            raise validation(
+                f"amount {amount} is more than the {before.due} due on this invoice", "amount"
+            )
+        payment = Payment(
+            invoice_id=self.id,
+            amount=amount,
+            method=method,
+            reference=reference,
+            received_at=received_at or now,
+            recorded_by_id=actor_id,
+            processor_reference=processor_reference,
+            processor_id=processor_id,
+            created_at=now,
+        )
+        self.payments.append(payment)
+        status = self._move(operation)
+        if status is InvoiceStatus.PAID:
+            self.paid_at = now
+            self._record(InvoiceAction.PAID, AlertKind.INVOICE_PAID, actor_id, amount, reference, now)
+        else:
+            self._record(
+                InvoiceAction.PAYMENT_RECORDED,
+                AlertKind.PAYMENT_RECORDED,
+                actor_id,
+                amount,
+                reference,
+                now,
+            )
+        return payment
+
+    def forgive(self, *, actor_id: int, reason: str | None, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        written_off = self._require(Operation.FORGIVE).due
+        self._move(Operation.FORGIVE)
+        self.closed_at = now
+        self._record(
+            InvoiceAction.FORGIVEN, AlertKind.INVOICE_FORGIVEN, actor_id, written_off, reason, now
+        )
+
+    def void(self, *, actor_id: int, reason: str | None, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        self._require(Operation.VOID)
+        self._move(Operation.VOID)
+        self.closed_at = now
+        self._record(InvoiceAction.VOIDED, AlertKind.INVOICE_VOIDED, actor_id, None, reason, now)
+
+    def refund(
+        self,
+        *,
+        amount: int | None,
+        reason: str,
+        actor_id: int | None,
+        payment_id: int | None = None,
+        processor_reference: str | None = None,
+        now: datetime | None = None,
+    ) -> Refund:
+        """Refund `amount` (None = everything still refundable)."""
+        now = now or utcnow()
+        if not reason.strip():
+            raise validation("a reason is required to refund", "reason")
+        before = self._require(Operation.REFUND)
+        if amount is None:
+            amount = before.refundable
+        _check_amount(amount, "amount")
+        if amount > before.refundable:
+            raise validation(
+                f"amount {amount} is more than the {before.refundable} refundable", "amount"
+            )
+        refund = Refund(
+            invoice_id=self.id,
+            amount=amount,
+            reason=reason.strip(),
+            payment_id=payment_id,
+            processor_reference=processor_reference,
+            created_by_id=actor_id,
+            created_at=now,
+        )
+        self.refunds.append(refund)
+        self._move(Operation.REFUND)
+        self._record(
+            InvoiceAction.REFUNDED, AlertKind.INVOICE_REFUNDED, actor_id, amount, reason, now
+        )
+        return refund
+
+    def record_sent(self, *, actor_id: int, now: datetime) -> None:
+        self._record(InvoiceAction.SENT, AlertKind.INVOICE_SENT, actor_id, self.total_amount, None, now)
+
+    def record_payment_failure(self, *, actor_id: int | None, reason: str, now: datetime) -> None:
+        """A declined card: the invoice is unchanged, but the history and the provider know."""
+        self._record(
+            InvoiceAction.PAYMENT_FAILED, AlertKind.PAYMENT_FAILED, actor_id, None, reason, now
+        )
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _require(self, operation: Operation) -> Amounts:
+        amounts = self.amounts()
+        reason = refusal(operation, amounts)
+        if reason is not None:
+            raise invalid_state(reason)
+        return amounts
+
+    def _move(self, operation: Operation) -> InvoiceStatus:
+        step = TRANSITIONS[(self.status, operation)]
+        self.status = step(self.amounts())
+        return self.status
+
+    def _record(
+        self,
+        action: InvoiceAction,
+        kind: AlertKind,
+        actor_id: int | None,
+        amount: int | None,
+        note: str | None,
+        now: datetime,
+    ) -> None:
+        self.events.add(
+            InvoiceEvent(
+                practice_id=self.practice_id,
+                action=action,
+                actor_id=actor_id,
+                amount=amount,
+                note=note,
+                at=now,
+            )
+        )
+        self.alerts.add(Alert(practice_id=self.practice_id, kind=kind, occurred_at=now))
+
+
+def format_invoice_number(number: int) -> str:
+    return f"INV-{number:06d}"
+
+
+def amounts_of(
+    invoice: Invoice, payments: Sequence[Payment], refunds: Sequence[Refund]
+) -> Amounts:
+    return Amounts(
+        total=invoice.total_amount,
+        paid=sum(p.amount for p in payments),
+        refunded=sum(r.amount for r in refunds),
+        status=invoice.status,
+    )
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[int] = mapped_column(MoneyColumn)
+    method: Mapped[PaymentMethodKind] = mapped_column(String(16))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    processor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("payment_processors.id", ondelete="SET NULL")
+    )
+    processor_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(lazy="raise", back_populates="payments")
+
+
+class Refund(Base):
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    amount: Mapped[int] = mapped_column(MoneyColumn)
+    reason: Mapped[str] = mapped_column(Text)
+    processor_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(lazy="raise", back_populates="refunds")
+
+
+class InvoiceEvent(Base):
+    """One line of an invoice's history. Rows are only ever inserted."""
+
+    __tablename__ = "invoice_events"
+
+    id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
+    action: Mapped[InvoiceAction] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    amount: Mapped[int | None] = mapped_column(MoneyColumn)
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,62 @@
+"""Sending an invoice: validation, the frozen sales tax, and the practice's next number."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from models.enums import InvoiceStatus
+from models.errors import validation
+from models.invoice import Invoice
+from models.money import MAX_INPUT_AMOUNT
+from models.practice import Practice
+from models.tax import apply_sales_tax
+
+MAX_DESCRIPTION_LENGTH = 1000
+
+
+def issue_invoice(
+    practice: Practice,
+    *,
+    provider_id: int,
+    client_id: int,
+    description: str,
+    amount: int,
+    due_date: date | None,
+    today: date,
+    now: datetime,
+) -> Invoice:
+    """A new UNPAID invoice with the next number of `practice`, whose row the caller has locked.
+
+    `today` is the date in the practice's time zone (a due date may be today, not earlier).
+    """
+    text = description.strip()
+    if not 1 <= len(text) <= MAX_DESCRIPTION_LENGTH:
+        raise validation(
+            f"description must be 1 to {MAX_DESCRIPTION_LENGTH} characters", "description"
+        )
+    if not 1 <= amount <= MAX_INPUT_AMOUNT:
+        raise validation(f"amount must be between 1 and {MAX_INPUT_AMOUNT} minor units", "amount")
+    if due_date is not None and due_date < today:
+        raise validation("due date cannot be in the past", "dueDate")
+    taxed = apply_sales_tax(amount, practice.sales_tax_mode, practice.sales_tax_rate_bp)
+    practice.last_invoice_number += 1
+    invoice = Invoice(
+        practice_id=practice.id,
+        number=practice.last_invoice_number,
+        client_id=client_id,
+        provider_id=provider_id,
+        description=text,
+        currency=practice.currency,
+        subtotal_amount=taxed.subtotal,
+        tax_amount=taxed.tax,
+        total_amount=taxed.total,
+        tax_mode=practice.sales_tax_mode,
+        tax_rate_bp=practice.sales_tax_rate_bp,
+        tax_label=practice.sales_tax_label,
+        status=InvoiceStatus.UNPAID,
+        sent_at=now,
+        due_date=due_date,
+        payments=[],
+        refunds=[],
+    )
+    return invoice

@@ -1,0 +1,297 @@
+"""Accounts: login, switching roles, logout, members and provider–client assignments."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.crypto import new_token
+from adapters.passwords import hash_password, verify_password
+from models import Membership, ProviderClient, User
+from models.enums import ROLE_PRIVILEGE_ORDER
+from models.enums import Role as DomainRole
+from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
+from models.scope import Viewer as Scope
+from resolvers import sessions
+from resolvers.context import Context
+from resolvers.outcome import payload_errors
+from schema.context import Info, viewer_of
+from schema.enums import Role
+from schema.node import decode_id
+from schema.users import (
+    AddMemberInput,
+    AssignClientInput,
+    LoginPayload,
+    MemberPayload,
+    User as UserType,
+    Viewer,
+)
+
+MIN_PASSWORD_LENGTH = 8
+_BAD_CREDENTIALS = "invalid email or password"
+
+
+def _normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= 256:
+        raise validation(f"password must be {MIN_PASSWORD_LENGTH} to 256 characters", "password")
+
+
+async def _viewer_payload(ctx: Context, token: str, scope: Scope) -> LoginPayload:
+    ctx.act_as(scope)
+    user = await ctx.loaders.people.load(scope.user_id)
+    assert user is not None
+    roles = await ctx.loaders.roles.load(scope.user_id)
+    return LoginPayload(token=token, viewer=Viewer(user_row=user, role=scope.role, roles=roles))
+
+
+async def _memberships(session: AsyncSession, user_id: int) -> list[Membership]:
+    rows = await session.execute(
+        select(Membership).where(Membership.user_id == user_id).order_by(Membership.practice_id)
+    )
+    return list(rows.scalars())
+
+
+def _choose(memberships: list[Membership], role: DomainRole | None) -> Membership | None:
+    """The requested role, else the least privileged one the user holds (first practice)."""
+    if not memberships:
+        return None
+    practice_id = memberships[0].practice_id
+    held = {m.role: m for m in memberships if m.practice_id == practice_id}
+    if role is not None:
+        return next((m for m in memberships if m.role == role), None)
+    return next(held[r] for r in ROLE_PRIVILEGE_ORDER if r in held)
+
+
+@payload_errors(LoginPayload)
+async def login(
+    info: Info, email: str, password: str, role: Role | None = None
+) -> LoginPayload:
+    """Exchange email and password for a bearer token acting in one role."""
+    ctx = info.context
+    async with ctx.db.writer() as session, session.begin():
+        user = (
+            await session.execute(select(User).where(User.email == _normalise_email(email)))
+        ).scalar_one_or_none()
+        # Unknown email and wrong password take the same path and give the same answer.
+        if not verify_password(user.password_hash if user else None, password) or user is None:
+            raise validation(_BAD_CREDENTIALS)
+        membership = _choose(await _memberships(session, user.id), role)
+        if membership is None:
+            raise forbidden("you do not hold that role in any practice")
+        token, scope = await sessions.issue(
+            session, ctx.services, user.id, membership.practice_id, membership.role
+        )
+    return await _viewer_payload(ctx, token, scope)
+
+
+@payload_errors(LoginPayload)
+async def switch_role(info: Info, role: Role) -> LoginPayload:
+    """A new token acting in `role` of the same practice; the old token is revoked."""
+    current = viewer_of(info)
+    ctx = info.context
+    async with ctx.db.writer() as session, session.begin():
+        held = (
+            await session.execute(
+                select(Membership.id).where(
+                    Membership.user_id == current.user_id,
+                    Membership.practice_id == current.practice_id,
+                    Membership.role == role,
+                )
+            )
+        ).first()
+        if held is None:
+            raise forbidden(f"you do not hold the {role.value} role in this practice")
+        await sessions.revoke(session, current.session_id)
+        token, scope = await sessions.issue(
+            session, ctx.services, current.user_id, current.practice_id, DomainRole(role)
+        )
+    return await _viewer_payload(ctx, token, scope)
+
+
+async def logout(info: Info) -> bool:
+    """Revoke the token of this request."""
+    current = viewer_of(info)
+    async with info.context.db.writer() as session, session.begin():
+        await sessions.revoke(session, current.session_id)
+    info.context.act_as(None)
+    return True
+
+
+def _require_admin(viewer: Scope) -> None:
+    if viewer.role is not DomainRole.ADMIN:
+        raise forbidden("only an ADMIN may manage members")
+
+
+@payload_errors(MemberPayload)
+async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
+    """ADMIN: give a person (new or existing user, by email) a role in the practice."""
+    viewer = viewer_of(info)
+    _require_admin(viewer)
+    email = _normalise_email(input.email)
+    name = input.name.strip()
+    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
+        raise validation("not an email address", "email")
+    if not 1 <= len(name) <= 200:
+        raise validation("name must be 1 to 200 characters", "name")
+    if input.role is DomainRole.ADMIN:
+        raise validation("members are added as PROVIDER or CLIENT", "role")
+    if input.password is not None:
+        _check_password(input.password)
+    invite: str | None = None
+    ctx = info.context
+    try:
+        async with ctx.db.writer() as session, session.begin():
+            user = (
+                await session.execute(select(User).where(User.email == email))
+            ).scalar_one_or_none()
+            if user is None:
+                user = User(email=email, name=name)
+                session.add(user)
+                await session.flush()
+            if input.password is not None:
+                if user.password_hash is not None:
+                    raise validation("this user already has a password", "password")
+                user.password_hash = hash_password(input.password)
+            membership = Membership(user_id=user.id, practice_id=viewer.practice_id, role=input.role)
+            if user.password_hash is None and input.password is None:
+                invite = new_token()
+                membership.invite_token_hash = ctx.services.vault.token_hash(invite)
+            session.add(membership)
+            await session.flush()
+    except IntegrityError:
+        raise DomainError(
+            ErrorCode.CONFLICT, f"{email} already holds the {input.role.value} role here", "email"
+        ) from None
+    return MemberPayload(user=UserType(row=user), invite_token=invite)
+
+
+@payload_errors(LoginPayload)
+async def accept_invite(info: Info, invite_token: str, password: str) -> LoginPayload:
+    """Set the password of an invited user with their one-time token, and log them in."""
+    _check_password(password)
+    ctx = info.context
+    async with ctx.db.writer() as session, session.begin():
+        membership = (
+            await session.execute(
+                select(Membership).where(
+                    Membership.invite_token_hash == ctx.services.vault.token_hash(invite_token)
+                )
+            )
+        ).scalar_one_or_none()
+        if membership is None:
+            raise not_found("invite", "inviteToken")
+        user = await session.get_one(User, membership.user_id)
+        user.password_hash = hash_password(password)
+        membership.invite_token_hash = None
+        token, scope = await sessions.issue(
+            session, ctx.services, user.id, membership.practice_id, membership.role
+        )
+    return await _viewer_payload(ctx, token, scope)
+
+
+@payload_errors(MemberPayload)
+async def remove_member(info: Info, user_id: strawberry.ID, role: Role) -> MemberPayload:
+    """ADMIN: take a role away; tokens acting through it stop working at once."""
+    viewer = viewer_of(info)
+    _require_admin(viewer)
+    pk = decode_id(user_id, "User") or decode_id(user_id, "Client")
+    if pk is None:
+        raise not_found("member", "userId")
+    if pk == viewer.user_id and role is DomainRole.ADMIN:
+        raise validation("you cannot remove your own ADMIN role", "role")
+    ctx = info.context
+    async with ctx.db.writer() as session, session.begin():
+        removed = await session.execute(
+            delete(Membership)
+            .where(
+                Membership.user_id == pk,
+                Membership.practice_id == viewer.practice_id,
+                Membership.role == role,
+            )
+            .returning(Membership.id)
+        )
+        if removed.first() is None:
+            raise not_found("member", "userId")
+        if role is DomainRole.CLIENT:
+            await session.execute(
+                delete(ProviderClient).where(
+                    ProviderClient.practice_id == viewer.practice_id,
+                    ProviderClient.client_id == pk,
+                )
+            )
+        user = await session.get_one(User, pk)
+    return MemberPayload(user=UserType(row=user))
+
+
+async def _assignment_parties(
+    session: AsyncSession, viewer: Scope, data: AssignClientInput
+) -> tuple[int, int]:
+    provider = decode_id(data.provider_id, "User")
+    client = decode_id(data.client_id, "Client")
+    for pk, role, field in (
+        (provider, DomainRole.PROVIDER, "providerId"),
+        (client, DomainRole.CLIENT, "clientId"),
+    ):
+        held = pk is not None and (
+            await session.execute(
+                select(Membership.id).where(
+                    Membership.user_id == pk,
+                    Membership.practice_id == viewer.practice_id,
+                    Membership.role == role,
+                )
+            )
+        ).first()
+        if not held:
+            raise not_found(role.value.lower(), field)
+    assert provider is not None and client is not None
+    return provider, client
+
+
+@payload_errors(MemberPayload)
+async def assign_client(info: Info, input: AssignClientInput) -> MemberPayload:
+    """ADMIN: make a client one of a provider's clients (idempotent)."""
+    viewer = viewer_of(info)
+    _require_admin(viewer)
+    async with info.context.db.writer() as session, session.begin():
+        provider, client = await _assignment_parties(session, viewer, input)
+        exists = (
+            await session.execute(
+                select(ProviderClient.id).where(
+                    ProviderClient.practice_id == viewer.practice_id,
+                    ProviderClient.provider_id == provider,
+                    ProviderClient.client_id == client,
+                )
+            )
+        ).first()
+        if exists is None:
+            session.add(
+                ProviderClient(
+                    practice_id=viewer.practice_id, provider_id=provider, client_id=client
+                )
+            )
+        user = await session.get_one(User, client)
+    return MemberPayload(user=UserType(row=user))
+
+
+@payload_errors(MemberPayload)
+async def unassign_client(info: Info, input: AssignClientInput) -> MemberPayload:
+    """ADMIN: end a provider–client assignment."""
+    viewer = viewer_of(info)
+    _require_admin(viewer)
+    async with info.context.db.writer() as session, session.begin():
+        provider, client = await _assignment_parties(session, viewer, input)
+        await session.execute(
+            delete(ProviderClient).where(
+                ProviderClient.practice_id == viewer.practice_id,
+                ProviderClient.provider_id == provider,
+                ProviderClient.client_id == client,
+            )
+        )
+        user = await session.get_one(User, client)
+    return MemberPayload(user=UserType(row=user))

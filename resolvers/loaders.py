@@ -1,0 +1,246 @@
+"""Per-request dataloaders: each batch is one SQL statement in its own short session, scoped to
+the viewer in the SQL itself, so a nested field can never show what the root would hide."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy import Select, exists, func, or_, select
+
+from adapters.database import Database
+from models import (
+    ClientBillingProvider,
+    Invoice,
+    InvoiceEvent,
+    Membership,
+    Payment,
+    PaymentProcessorConfig,
+    Practice,
+    ProviderClient,
+    Refund,
+    User,
+)
+from models.enums import InvoiceStatus, Role
+from models.scope import Viewer, visible_client, visible_invoices
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        super().__init__()
+        self.db = db
+        self.viewer = viewer
+
+    async def load(self, key: K) -> V:  # narrows aiodataloader's untyped signature
+        result: V = await super().load(key)
+        return result
+
+    async def rows(self, statement: Select[Any]) -> Sequence[Any]:
+        async with self.db.reader() as session:
+            return (await session.execute(statement)).all()
+
+
+def _by_key(keys: Sequence[K], rows: Sequence[Any], key: Callable[[Any], K]) -> list[Any]:
+    found = {key(row): row for row in rows}
+    return [found.get(k) for k in keys]
+
+
+def _grouped(keys: Sequence[K], rows: Sequence[Any], key: Callable[[Any], K]) -> list[list[Any]]:
+    groups: dict[K, list[Any]] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    return [groups.get(k, []) for k in keys]
+
+
+class InvoicesByIdLoader(_Loader[int, Invoice | None]):
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[Invoice | None]:
+        rows = await self.rows(
+            select(Invoice).where(Invoice.id.in_(ids), visible_invoices(self.viewer))
+        )
+        return _by_key(ids, [r[0] for r in rows], lambda i: i.id)
+
+
+class ClientsByIdLoader(_Loader[int, User | None]):
+    """Users who are clients of the practice within the viewer's view."""
+
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
+        rows = await self.rows(
+            select(User).where(User.id.in_(ids), visible_client(self.viewer, User.id))
+        )
+        return _by_key(ids, [r[0] for r in rows], lambda u: u.id)
+
+
+class PeopleByIdLoader(_Loader[int, User | None]):
+    """Users the viewer may name: members of the practice, and anyone on a visible invoice
+    (a client or provider whose membership has since ended still shows on old invoices)."""
+
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
+        members = select(Membership.user_id).where(
+            Membership.practice_id == self.viewer.practice_id
+        )
+        on_invoice = exists().where(
+            or_(Invoice.client_id == User.id, Invoice.provider_id == User.id),
+            visible_invoices(self.viewer),
+        )
+        rows = await self.rows(
+            select(User).where(User.id.in_(ids), or_(User.id.in_(members), on_invoice))
+        )
+        return _by_key(ids, [r[0] for r in rows], lambda u: u.id)
+
+
+class _ByVisibleInvoice(_Loader[int, list[V]]):
+    model: Any
+
+    async def batch_load_fn(self, invoice_ids: Sequence[int]) -> list[list[V]]:
+        model = self.model
+        rows = await self.rows(
+            select(model)
+            .join(Invoice, Invoice.id == model.invoice_id)
+            .where(model.invoice_id.in_(invoice_ids), visible_invoices(self.viewer))
+            .order_by(model.id)
+        )
+        return _grouped(invoice_ids, [r[0] for r in rows], lambda r: r.invoice_id)
+
+
+class PaymentsByInvoiceIdLoader(_ByVisibleInvoice[Payment]):
+    model = Payment
+
+
+class RefundsByInvoiceIdLoader(_ByVisibleInvoice[Refund]):
+    model = Refund
+
+
+class EventsByInvoiceIdLoader(_ByVisibleInvoice[InvoiceEvent]):
+    model = InvoiceEvent
+
+
+class ProvidersByClientIdLoader(_Loader[int, list[User]]):
+    async def batch_load_fn(self, client_ids: Sequence[int]) -> list[list[User]]:
+        rows = await self.rows(
+            select(ProviderClient.client_id, User)
+            .join(User, User.id == ProviderClient.provider_id)
+            .where(
+                ProviderClient.practice_id == self.viewer.practice_id,
+                ProviderClient.client_id.in_(client_ids),
+                visible_client(self.viewer, ProviderClient.client_id),
+            )
+            .order_by(User.name, User.id)
+        )
+        grouped = _grouped(client_ids, rows, lambda r: r[0])
+        return [[r[1] for r in group] for group in grouped]
+
+
+class BalanceByClientIdLoader(_Loader[int, int]):
+    """What each client still owes: total minus payments over their UNPAID invoices."""
+
+    async def batch_load_fn(self, client_ids: Sequence[int]) -> list[int]:
+        paid = (
+            select(func.coalesce(func.sum(Payment.amount), 0))
+            .where(Payment.invoice_id == Invoice.id)
+            .scalar_subquery()
+        )
+        rows = await self.rows(
+            select(Invoice.client_id, func.sum(Invoice.total_amount - paid))
+            .where(
+                Invoice.client_id.in_(client_ids),
+                Invoice.status == InvoiceStatus.UNPAID,
+                visible_invoices(self.viewer),
+            )
+            .group_by(Invoice.client_id)
+        )
+        totals = {r[0]: int(r[1] or 0) for r in rows}
+        return [totals.get(k, 0) for k in client_ids]
+
+
+class RolesByUserIdLoader(_Loader[int, list[Role]]):
+    """The roles each user holds in the viewer's practice."""
+
+    async def batch_load_fn(self, user_ids: Sequence[int]) -> list[list[Role]]:
+        rows = await self.rows(
+            select(Membership.user_id, Membership.role).where(
+                Membership.practice_id == self.viewer.practice_id,
+                Membership.user_id.in_(user_ids),
+            )
+        )
+        grouped = _grouped(user_ids, rows, lambda r: r[0])
+        return [sorted((Role(r[1]) for r in g), key=list(Role).index) for g in grouped]
+
+
+class PracticesByIdLoader(_Loader[int, Practice | None]):
+    """Only the viewer's own practice is ever visible."""
+
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[Practice | None]:
+        rows = await self.rows(
+            select(Practice).where(Practice.id.in_(ids), Practice.id == self.viewer.practice_id)
+        )
+        return _by_key(ids, [r[0] for r in rows], lambda p: p.id)
+
+
+class BillingProvidersByPracticeIdLoader(_Loader[int, list[User]]):
+    """Providers assigned to each practice's Client Billing service."""
+
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[list[User]]:
+        rows = await self.rows(
+            select(ClientBillingProvider.practice_id, User)
+            .join(User, User.id == ClientBillingProvider.user_id)
+            .where(
+                ClientBillingProvider.practice_id.in_(ids),
+                ClientBillingProvider.practice_id == self.viewer.practice_id,
+            )
+            .order_by(User.name, User.id)
+        )
+        return [[r[1] for r in g] for g in _grouped(ids, rows, lambda r: r[0])]
+
+
+class ProcessorsByPracticeIdLoader(_Loader[int, list[PaymentProcessorConfig]]):
+    async def batch_load_fn(self, ids: Sequence[int]) -> list[list[PaymentProcessorConfig]]:
+        rows = await self.rows(
+            select(PaymentProcessorConfig)
+            .where(
+                PaymentProcessorConfig.practice_id.in_(ids),
+                PaymentProcessorConfig.practice_id == self.viewer.practice_id,
+            )
+            .order_by(PaymentProcessorConfig.id)
+        )
+        return _grouped(ids, [r[0] for r in rows], lambda p: p.practice_id)
+
+
+@dataclass
+class Loaders:
+    """All loaders of one request; built lazily on first use by `Context.loaders`."""
+
+    invoices: InvoicesByIdLoader
+    clients: ClientsByIdLoader
+    people: PeopleByIdLoader
+    payments: PaymentsByInvoiceIdLoader
+    refunds: RefundsByInvoiceIdLoader
+    events: EventsByInvoiceIdLoader
+    providers_of_client: ProvidersByClientIdLoader
+    balances: BalanceByClientIdLoader
+    roles: RolesByUserIdLoader
+    practices: PracticesByIdLoader
+    billing_providers: BillingProvidersByPracticeIdLoader
+    processors: ProcessorsByPracticeIdLoader
+
+    @classmethod
+    def create(cls, db: Database, viewer: Viewer) -> Loaders:
+        return cls(
+            invoices=InvoicesByIdLoader(db, viewer),
+            clients=ClientsByIdLoader(db, viewer),
+            people=PeopleByIdLoader(db, viewer),
+            payments=PaymentsByInvoiceIdLoader(db, viewer),
+            refunds=RefundsByInvoiceIdLoader(db, viewer),
+            events=EventsByInvoiceIdLoader(db, viewer),
+            providers_of_client=ProvidersByClientIdLoader(db, viewer),
+            balances=BalanceByClientIdLoader(db, viewer),
+            roles=RolesByUserIdLoader(db, viewer),
+            practices=PracticesByIdLoader(db, viewer),
+            billing_providers=BillingProvidersByPracticeIdLoader(db, viewer),
+            processors=ProcessorsByPracticeIdLoader(db, viewer),
+        )

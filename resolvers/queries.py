@@ -1,0 +1,91 @@
+"""The root query fields."""
+
+from __future__ import annotations
+
+import strawberry
+
+from models.enums import Role as DomainRole
+from resolvers.reads import InvoiceQuery, list_clients, list_invoices
+from schema.clients import Client, ClientConnection
+from schema.context import Info, viewer_of
+from schema.invoices import Invoice, InvoiceConnection, InvoiceFilter
+from schema.node import Node, decode_any, decode_id
+from schema.practice import PaymentProcessor, Practice
+from schema.users import User, Viewer
+
+
+async def viewer(info: Info) -> Viewer | None:
+    """Who is logged in; null without a valid token."""
+    current = info.context.viewer
+    if current is None:
+        return None
+    user = await info.context.loaders.people.load(current.user_id)
+    if user is None:
+        return None
+    roles = await info.context.loaders.roles.load(current.user_id)
+    return Viewer(user_row=user, role=current.role, roles=roles)
+
+
+async def practice(info: Info) -> Practice | None:
+    current = viewer_of(info)
+    row = await info.context.loaders.practices.load(current.practice_id)
+    return None if row is None else Practice(row=row)
+
+
+async def clients(
+    info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+) -> ClientConnection:
+    page = await list_clients(info.context, viewer_of(info), search, first, after)
+    return ClientConnection.of(page)
+
+
+async def client(info: Info, id: strawberry.ID) -> Client | None:
+    viewer_of(info)
+    pk = decode_id(id, "Client")
+    if pk is None:
+        return None
+    row = await info.context.loaders.clients.load(pk)
+    return None if row is None else Client(row=row)
+
+
+async def invoices(
+    info: Info,
+    filter: InvoiceFilter | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> InvoiceConnection:
+    query = filter.to_query() if filter is not None else InvoiceQuery()
+    page = await list_invoices(info.context, viewer_of(info), query, first, after)
+    return InvoiceConnection.of(page)
+
+
+async def invoice(info: Info, id: strawberry.ID) -> Invoice | None:
+    viewer_of(info)
+    pk = decode_id(id, "Invoice")
+    if pk is None:
+        return None
+    row = await info.context.loaders.invoices.load(pk)
+    return None if row is None else Invoice(row=row)
+
+
+async def node(info: Info, id: strawberry.ID) -> Node | None:
+    """Any object by its global id, within the viewer's view."""
+    current = viewer_of(info)
+    decoded = decode_any(id)
+    if decoded is None:
+        return None
+    type_name, pk = decoded
+    loaders = info.context.loaders
+    if type_name == "Invoice":
+        return await invoice(info, id)
+    if type_name == "Client":
+        return await client(info, id)
+    if type_name == "Practice":
+        return await practice(info) if pk == current.practice_id else None
+    if type_name == "User":
+        user = await loaders.people.load(pk)
+        return None if user is None else User(row=user)
+    if type_name == "PaymentProcessor" and current.role is DomainRole.ADMIN:
+        processors = await loaders.processors.load(current.practice_id)
+        return next((PaymentProcessor(row=p) for p in processors if p.id == pk), None)
+    return None

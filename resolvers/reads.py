@@ -1,0 +1,92 @@
+"""Read side: the scoped list queries behind `clients` and `invoices`, with cursor paging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+
+from models import Invoice, Membership, User
+from models.enums import InvoiceStatus
+from models.scope import Viewer, visible_client_ids, visible_invoices
+from resolvers.context import Context
+from schema.errors import bad_input
+from schema.pagination import Page, decode_cursor, encode_cursor, page_size
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    statuses: tuple[InvoiceStatus, ...] = ()
+    client_id: int | None = None
+    provider_id: int | None = None
+    sent_from: datetime | None = None
+    sent_to: datetime | None = None
+
+
+def _invoice_conditions(viewer: Viewer, query: InvoiceQuery) -> list[ColumnElement[bool]]:
+    conditions = [visible_invoices(viewer)]
+    if query.statuses:
+        conditions.append(Invoice.status.in_(query.statuses))
+    if query.client_id is not None:
+        conditions.append(Invoice.client_id == query.client_id)
+    if query.provider_id is not None:
+        conditions.append(Invoice.provider_id == query.provider_id)
+    if query.sent_from is not None:
+        conditions.append(Invoice.sent_at >= query.sent_from)
+    if query.sent_to is not None:
+        conditions.append(Invoice.sent_at <= query.sent_to)
+    return conditions
+
+
+async def list_invoices(
+    ctx: Context, viewer: Viewer, query: InvoiceQuery, first: int | None, after: str | None
+) -> Page[Invoice]:
+    """Newest first; ties on `sent_at` broken by id so the order is stable."""
+    limit = page_size(first, ctx.settings.max_page_size)
+    conditions = _invoice_conditions(viewer, query)
+    page = select(Invoice).where(*conditions)
+    if after is not None:
+        sent_raw, last_id = decode_cursor(after, 2)
+        try:
+            sent_at = datetime.fromisoformat(str(sent_raw))
+            last_id = int(last_id)
+        except (TypeError, ValueError):
+            raise bad_input("`after` is not a cursor this API gave out") from None
+        page = page.where(
+            or_(Invoice.sent_at < sent_at, and_(Invoice.sent_at == sent_at, Invoice.id < last_id))
+        )
+    page = page.order_by(Invoice.sent_at.desc(), Invoice.id.desc()).limit(limit + 1)
+    async with ctx.db.reader() as session:
+        total = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
+        rows = list((await session.execute(page)).scalars())
+    items = [(encode_cursor([r.sent_at.isoformat(), r.id]), r) for r in rows[:limit]]
+    return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))
+
+
+async def list_clients(
+    ctx: Context, viewer: Viewer, search: str | None, first: int | None, after: str | None
+) -> Page[User]:
+    """Clients in the viewer's view, by name then id; `search` matches name or email."""
+    limit = page_size(first, ctx.settings.max_page_size)
+    conditions: list[ColumnElement[bool]] = [visible_client_ids(viewer)]
+    if search and search.strip():
+        pattern = f"%{search.strip().lower()}%"
+        conditions.append(
+            or_(func.lower(User.name).like(pattern), func.lower(User.email).like(pattern))
+        )
+    base = select(User).join(Membership, Membership.user_id == User.id).where(*conditions)
+    page = base
+    if after is not None:
+        name, last_id = decode_cursor(after, 2)
+        if not isinstance(name, str) or not isinstance(last_id, int):
+            raise bad_input("`after` is not a cursor this API gave out")
+        page = page.where(or_(User.name > name, and_(User.name == name, User.id > last_id)))
+    page = page.order_by(User.name, User.id).limit(limit + 1)
+    async with ctx.db.reader() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(base.subquery()))
+        ).scalar_one()
+        rows = list((await session.execute(page)).scalars())
+    items = [(encode_cursor([r.name, r.id]), r) for r in rows[:limit]]
+    return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))

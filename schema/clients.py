@@ -1,0 +1,84 @@
+"""Clients of the practice, as the viewer sees them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import strawberry
+
+from models import User as UserRow
+from resolvers.reads import list_invoices
+from schema.context import Info, viewer_of
+from schema.invoices import InvoiceConnection, InvoiceFilter
+from schema.money import Money
+from schema.node import Node, encode_id
+from schema.pagination import Page, PageInfo
+from schema.users import User
+
+
+@strawberry.type
+class Client(Node):
+    row: strawberry.Private[UserRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id("Client", self.row.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field(description="Providers this client is assigned to")
+    async def providers(self, info: Info) -> list[User]:
+        rows = await info.context.loaders.providers_of_client.load(self.row.id)
+        return [User(row=r) for r in rows]
+
+    @strawberry.field(description="This client's invoices in the viewer's view, newest first")
+    async def invoices(
+        self,
+        info: Info,
+        filter: InvoiceFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> InvoiceConnection:
+        viewer = viewer_of(info)
+        query = replace((filter or InvoiceFilter()).to_query(), client_id=self.row.id)
+        page = await list_invoices(info.context, viewer, query, first, after)
+        return InvoiceConnection.of(page)
+
+    @strawberry.field(description="What the client still owes on UNPAID invoices")
+    async def balance(self, info: Info) -> Money:
+        viewer = viewer_of(info)
+        amount = await info.context.loaders.balances.load(self.row.id)
+        practice = await info.context.loaders.practices.load(viewer.practice_id)
+        assert practice is not None
+        return Money.of(amount, practice.currency)
+
+
+@strawberry.type
+class ClientEdge:
+    cursor: str
+    node: Client
+
+
+@strawberry.type
+class ClientConnection:
+    edges: list[ClientEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    def of(cls, page: Page[UserRow]) -> ClientConnection:
+        edges = [ClientEdge(cursor=c, node=Client(row=r)) for c, r in page.items]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=page.total_count,
+        )

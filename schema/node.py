@@ -1,0 +1,37 @@
+"""Global, opaque object ids and the Node interface."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import strawberry
+
+
+@strawberry.interface(description="An object with a global, opaque id")
+class Node:
+    id: strawberry.ID
+
+
+def encode_id(type_name: str, pk: int) -> strawberry.ID:
+    return strawberry.ID(base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode())
+
+
+def decode_any(global_id: str) -> tuple[str, int] | None:
+    """(type name, primary key) of a global id, or None when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(global_id.encode("ascii")).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    type_name, sep, pk = raw.partition(":")
+    if not sep or not pk.isdigit() or len(pk) > 18:
+        return None
+    return type_name, int(pk)
+
+
+def decode_id(global_id: str, type_name: str) -> int | None:
+    """The primary key behind `global_id` if it names a `type_name`, else None."""
+    decoded = decode_any(global_id)
+    if decoded is None or decoded[0] != type_name:
+        return None
+    return decoded[1]

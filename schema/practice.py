@@ -1,0 +1,145 @@
+"""The practice and its billing set-up: sales tax, Client Billing, payment processors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from models import PaymentProcessorConfig
+from models import Practice as PracticeRow
+from models.enums import Role as DomainRole
+from schema.context import Info, require_role, viewer_of
+from schema.enums import ProcessorType, SalesTaxMode
+from schema.errors import UserError
+from schema.node import Node, encode_id
+from schema.users import User
+
+
+@strawberry.type
+class SalesTax:
+    mode: SalesTaxMode
+    rate_basis_points: int
+    label: str | None
+
+
+@strawberry.type(description="The Client Billing service: whether it is on and who may invoice")
+class ClientBillingService:
+    practice_id: strawberry.Private[int]
+    enabled: bool
+
+    @strawberry.field
+    async def providers(self, info: Info) -> list[User]:
+        viewer_of(info)
+        rows = await info.context.loaders.billing_providers.load(self.practice_id)
+        return [User(row=r) for r in rows]
+
+
+@strawberry.type(description="A configured payment processor; its secrets are never readable")
+class PaymentProcessor(Node):
+    row: strawberry.Private[PaymentProcessorConfig]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id("PaymentProcessor", self.row.id)
+
+    @strawberry.field
+    def type(self) -> ProcessorType:
+        return self.row.type
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.row.description
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="Last time the credentials were replaced")
+    def updated_at(self) -> datetime:
+        return self.row.updated_at
+
+    @strawberry.field(description="Public key the client's app uses to tokenize a card")
+    def publishable_key(self) -> str | None:
+        return self.row.publishable_key
+
+    @strawberry.field(description="Where the processor sends its events (POST)")
+    def webhook_path(self) -> str:
+        return f"/webhooks/{self.row.type.lower()}/{encode_id('PaymentProcessor', self.row.id)}"
+
+
+@strawberry.type
+class Practice(Node):
+    row: strawberry.Private[PracticeRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id("Practice", self.row.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="ISO 4217 currency the practice bills in")
+    def currency(self) -> str:
+        return self.row.currency
+
+    @strawberry.field(description="IANA time zone, e.g. America/New_York")
+    def time_zone(self) -> str:
+        return self.row.time_zone
+
+    @strawberry.field
+    def sales_tax(self) -> SalesTax:
+        return SalesTax(
+            mode=self.row.sales_tax_mode,
+            rate_basis_points=self.row.sales_tax_rate_bp,
+            label=self.row.sales_tax_label,
+        )
+
+    @strawberry.field
+    def client_billing(self) -> ClientBillingService:
+        return ClientBillingService(
+            practice_id=self.row.id, enabled=self.row.client_billing_enabled
+        )
+
+    @strawberry.field(description="ADMIN only: the practice's payment processors")
+    async def payment_processors(self, info: Info) -> list[PaymentProcessor]:
+        require_role(info, DomainRole.ADMIN)
+        rows = await info.context.loaders.processors.load(self.row.id)
+        return [PaymentProcessor(row=r) for r in rows]
+
+
+@strawberry.input
+class ConfigurePaymentProcessorInput:
+    type: ProcessorType
+    description: str | None = None
+    secret_key: str
+    publishable_key: str | None = None
+    webhook_secret: str
+
+
+@strawberry.input
+class SetSalesTaxInput:
+    mode: SalesTaxMode
+    rate_basis_points: int = 0
+    label: str | None = None
+
+
+@strawberry.input
+class ConfigureClientBillingInput:
+    enabled: bool
+    provider_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="The providers who may invoice; omitted = unchanged"
+    )
+
+
+@strawberry.type
+class PaymentProcessorPayload:
+    payment_processor: PaymentProcessor | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PracticePayload:
+    practice: Practice | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,106 @@
+"""The Schema: root types assembled from the per-domain resolvers, and its protections."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+
+from resolvers import accounts, practice, queries
+from schema.clients import Client, ClientConnection
+from schema.errors import PublicError
+from schema.invoices import Invoice, InvoiceConnection
+from schema.node import Node
+from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
+from schema.users import LoginPayload, MemberPayload, User, Viewer
+from settings import Settings
+
+log = logging.getLogger("carebill.graphql")
+
+
+@strawberry.type
+class Query:
+    node: Node | None = strawberry.field(resolver=queries.node)
+    viewer: Viewer | None = strawberry.field(resolver=queries.viewer)
+    practice: Practice | None = strawberry.field(resolver=queries.practice)
+    clients: ClientConnection = strawberry.field(resolver=queries.clients)
+    client: Client | None = strawberry.field(resolver=queries.client)
+    invoices: InvoiceConnection = strawberry.field(resolver=queries.invoices)
+    invoice: Invoice | None = strawberry.field(resolver=queries.invoice)
+
+
+@strawberry.type
+class Mutation:
+    login: LoginPayload = strawberry.mutation(resolver=accounts.login)
+    switch_role: LoginPayload = strawberry.mutation(resolver=accounts.switch_role)
+    logout: bool = strawberry.mutation(resolver=accounts.logout)
+    accept_invite: LoginPayload = strawberry.mutation(resolver=accounts.accept_invite)
+    add_member: MemberPayload = strawberry.mutation(resolver=accounts.add_member)
+    remove_member: MemberPayload = strawberry.mutation(resolver=accounts.remove_member)
+    assign_client: MemberPayload = strawberry.mutation(resolver=accounts.assign_client)
+    unassign_client: MemberPayload = strawberry.mutation(resolver=accounts.unassign_client)
+    configure_payment_processor: PaymentProcessorPayload = strawberry.mutation(
+        resolver=practice.configure_payment_processor
+    )
+    remove_payment_processor: PaymentProcessorPayload = strawberry.mutation(
+        resolver=practice.remove_payment_processor
+    )
+    set_sales_tax: PracticePayload = strawberry.mutation(resolver=practice.set_sales_tax)
+    configure_client_billing: PracticePayload = strawberry.mutation(
+        resolver=practice.configure_client_billing
+    )
+
+
+def _is_public(error: GraphQLError) -> bool:
+    # Parse and validation errors have no original error; ours are PublicError.
+    return error.original_error is None or isinstance(error.original_error, PublicError)
+
+
+class LoggedMaskErrors(MaskErrors):
+    """Masks unexpected exceptions, logging each one with the request id first."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield from super().on_operation()
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", "-")
+        log.error(
+            "unexpected error in request %s at %s",
+            request_id,
+            error.path,
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return masked
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[SchemaExtension | type[SchemaExtension]] = [
+        QueryDepthLimiter(max_depth=settings.max_query_depth),
+        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        MaxTokensLimiter(max_token_count=settings.max_tokens),
+        LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Client, Invoice, Practice, PaymentProcessor],
+        extensions=extensions,
+        config=StrawberryConfig(),
+    )

@@ -1,0 +1,92 @@
+"""Users and the viewer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from models import User as UserRow
+from schema.context import Info, viewer_of
+from schema.enums import Role
+from schema.errors import UserError
+from schema.node import Node, encode_id
+
+if TYPE_CHECKING:
+    from schema.practice import Practice
+
+
+@strawberry.type(description="A person in the viewer's practice")
+class User(Node):
+    row: strawberry.Private[UserRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return encode_id("User", self.row.id)
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field
+    def email(self) -> str:
+        return self.row.email
+
+    @strawberry.field(description="The roles this user holds in the viewer's practice")
+    async def roles(self, info: Info) -> list[Role]:
+        viewer_of(info)
+        return await info.context.loaders.roles.load(self.row.id)
+
+
+@strawberry.type(description="Who is logged in, in which practice and active role")
+class Viewer:
+    user_row: strawberry.Private[UserRow]
+    role: Role
+    roles: list[Role]
+
+    @strawberry.field
+    def user(self) -> User:
+        return User(row=self.user_row)
+
+    @strawberry.field
+    async def practice(
+        self, info: Info
+    ) -> Annotated[Practice, strawberry.lazy("schema.practice")]:
+        from schema.practice import Practice
+
+        viewer = viewer_of(info)
+        row = await info.context.loaders.practices.load(viewer.practice_id)
+        assert row is not None  # a viewer always belongs to their practice
+        return Practice(row=row)
+
+
+@strawberry.type
+class LoginPayload:
+    token: str | None = None
+    viewer: Viewer | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AddMemberInput:
+    email: str
+    name: str
+    role: Role
+    password: str | None = strawberry.field(
+        default=None, description="Initial password; omitted = a one-time invite token is issued"
+    )
+
+
+@strawberry.type
+class MemberPayload:
+    user: User | None = None
+    invite_token: str | None = strawberry.field(
+        default=None, description="One-time token for acceptInvite; shown once"
+    )
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AssignClientInput:
+    provider_id: strawberry.ID
+    client_id: strawberry.ID

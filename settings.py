@@ -1,0 +1,71 @@
+"""Settings read once from the environment (see the README's Configuration table)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+DEV_SECRET_KEY = "carebill-development-secret-key-not-for-production"
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a runnable configuration."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///./carebill.db"
+    redis_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+    env: str = "development"
+    stripe_api_base: str | None = None
+    token_ttl: timedelta = timedelta(hours=12)
+    max_query_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_page_size: int = 100
+    allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        mode = env.get("CAREBILL_ENV", "development")
+        if mode not in ("development", "production"):
+            raise SettingsError("CAREBILL_ENV must be 'development' or 'production'")
+        secret = env.get("CAREBILL_SECRET_KEY") or ""
+        if not secret:
+            if mode == "production":
+                raise SettingsError("CAREBILL_SECRET_KEY is required in production")
+            secret = DEV_SECRET_KEY
+        if len(secret) < 16:
+            raise SettingsError("CAREBILL_SECRET_KEY must be at least 16 characters")
+        origins = tuple(
+            o.strip() for o in env.get("CAREBILL_ALLOWED_ORIGINS", "").split(",") if o.strip()
+        )
+        return cls(
+            database_url=env.get("CAREBILL_DATABASE_URL") or cls.database_url,
+            redis_url=env.get("CAREBILL_REDIS_URL") or None,
+            secret_key=secret,
+            env=mode,
+            stripe_api_base=env.get("CAREBILL_STRIPE_API_BASE") or None,
+            token_ttl=timedelta(seconds=_int(env, "CAREBILL_TOKEN_TTL_SECONDS", 12 * 3600)),
+            max_query_depth=_int(env, "CAREBILL_MAX_QUERY_DEPTH", 10),
+            max_aliases=_int(env, "CAREBILL_MAX_ALIASES", 30),
+            max_tokens=_int(env, "CAREBILL_MAX_TOKENS", 2000),
+            allowed_origins=origins,
+        )
