@@ -14,8 +14,8 @@ from adapters.database import Database
 from adapters.passwords import hash_password
 from models import ClientBillingProvider, Membership, Practice, ProviderClient, User
 from models.base import utcnow
-from models.money import is_valid_currency
 from models.enums import PaymentMethodKind, Role
+from models.money import is_valid_currency
 from models.sending import issue_invoice
 
 DEMO_PASSWORD = "carebill-demo"
@@ -58,9 +58,7 @@ DEMO_INVOICES = (
         (("pay", 15_000, "OTHER"), ("refund", 3_000)),
     ),
     DemoInvoice("client3", "provider2", "Sleep consultation", 11_000, 95),
-    DemoInvoice(
-        "client3", "provider2", "Medication review", 7_500, 15, (("pay", 7_500, "CASH"),)
-    ),
+    DemoInvoice("client3", "provider2", "Medication review", 7_500, 15, (("pay", 7_500, "CASH"),)),
 )
 OTHER_INVOICES = (
     DemoInvoice("other-client", "other-admin", "Physiotherapy session", 9_000, 12),
@@ -121,7 +119,9 @@ async def _invoices(
                 case ("void",):
                     invoice.void(actor_id=provider, reason="sent twice", now=at)
                 case ("refund", int(amount)):
-                    invoice.refund(amount=amount, reason="session cancelled", actor_id=provider, now=at)
+                    invoice.refund(
+                        amount=amount, reason="session cancelled", actor_id=provider, now=at
+                    )
             await session.flush()
 
 
@@ -206,7 +206,9 @@ async def create_practice(
         session.add(practice)
         user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
         if user is None:
-            user = User(email=email, name=admin_name.strip(), password_hash=hash_password(admin_password))
+            user = User(
+                email=email, name=admin_name.strip(), password_hash=hash_password(admin_password)
+            )
             session.add(user)
         await session.flush()
         session.add(Membership(user_id=user.id, practice_id=practice.id, role=Role.ADMIN))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdColumn, UTCDateTime, utcnow
+from models.base import Base, EnumText, IdColumn, UTCDateTime, utcnow
 from models.enums import AlertKind
 
 
@@ -21,7 +21,7 @@ class Alert(Base):
         ForeignKey("practices.id", ondelete="CASCADE"), index=True
     )
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
-    kind: Mapped[AlertKind] = mapped_column(String(32))
+    kind: Mapped[AlertKind] = mapped_column(EnumText(AlertKind))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set by the relay once the alert went out through the broker.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
 from models.alert import Alert
-from models.base import Base, IdColumn, MoneyColumn, UTCDateTime, utcnow
+from models.base import Base, EnumText, IdColumn, MoneyColumn, UTCDateTime, utcnow
 from models.enums import AlertKind, InvoiceAction, InvoiceStatus, PaymentMethodKind, SalesTaxMode
 from models.errors import invalid_state, validation
 from models.money import MAX_INPUT_AMOUNT
@@ -113,10 +113,12 @@ class Invoice(Base):
     tax_amount: Mapped[int] = mapped_column(MoneyColumn)
     total_amount: Mapped[int] = mapped_column(MoneyColumn)
     # The sales-tax setting in force when the invoice was sent, frozen on it.
-    tax_mode: Mapped[SalesTaxMode] = mapped_column(String(16))
+    tax_mode: Mapped[SalesTaxMode] = mapped_column(EnumText(SalesTaxMode))
     tax_rate_bp: Mapped[int] = mapped_column(Integer)
     tax_label: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[InvoiceStatus] = mapped_column(String(16), default=InvoiceStatus.UNPAID)
+    status: Mapped[InvoiceStatus] = mapped_column(
+        EnumText(InvoiceStatus), default=InvoiceStatus.UNPAID
+    )
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     due_date: Mapped[date | None] = mapped_column(Date)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -180,7 +182,9 @@ class Invoice(Base):
         status = self._move(operation)
         if status is InvoiceStatus.PAID:
             self.paid_at = now
-            self._record(InvoiceAction.PAID, AlertKind.INVOICE_PAID, actor_id, amount, reference, now)
+            self._record(
+                InvoiceAction.PAID, AlertKind.INVOICE_PAID, actor_id, amount, reference, now
+            )
         else:
             self._record(
                 InvoiceAction.PAYMENT_RECORDED,
@@ -247,7 +251,9 @@ class Invoice(Base):
         return refund
 
     def record_sent(self, *, actor_id: int, now: datetime) -> None:
-        self._record(InvoiceAction.SENT, AlertKind.INVOICE_SENT, actor_id, self.total_amount, None, now)
+        self._record(
+            InvoiceAction.SENT, AlertKind.INVOICE_SENT, actor_id, self.total_amount, None, now
+        )
 
     def record_payment_failure(self, *, actor_id: int | None, reason: str, now: datetime) -> None:
         """A declined card: the invoice is unchanged, but the history and the provider know."""
@@ -295,9 +301,7 @@ def format_invoice_number(number: int) -> str:
     return f"INV-{number:06d}"
 
 
-def amounts_of(
-    invoice: Invoice, payments: Sequence[Payment], refunds: Sequence[Refund]
-) -> Amounts:
+def amounts_of(invoice: Invoice, payments: Sequence[Payment], refunds: Sequence[Refund]) -> Amounts:
     return Amounts(
         total=invoice.total_amount,
         paid=sum(p.amount for p in payments),
@@ -313,7 +317,7 @@ class Payment(Base):
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     amount: Mapped[int] = mapped_column(MoneyColumn)
-    method: Mapped[PaymentMethodKind] = mapped_column(String(16))
+    method: Mapped[PaymentMethodKind] = mapped_column(EnumText(PaymentMethodKind))
     reference: Mapped[str | None] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -350,7 +354,7 @@ class InvoiceEvent(Base):
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
-    action: Mapped[InvoiceAction] = mapped_column(String(32))
+    action: Mapped[InvoiceAction] = mapped_column(EnumText(InvoiceAction))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     amount: Mapped[int | None] = mapped_column(MoneyColumn)
     note: Mapped[str | None] = mapped_column(Text)

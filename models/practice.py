@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdColumn, UTCDateTime, utcnow
+from models.base import Base, EnumText, IdColumn, UTCDateTime, utcnow
 from models.enums import ProcessorType, SalesTaxMode
 
 
@@ -19,7 +19,7 @@ class Practice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     time_zone: Mapped[str] = mapped_column(String(64))
     sales_tax_mode: Mapped[SalesTaxMode] = mapped_column(
-        String(16), default=SalesTaxMode.NONE
+        EnumText(SalesTaxMode), default=SalesTaxMode.NONE
     )
     sales_tax_rate_bp: Mapped[int] = mapped_column(Integer, default=0)
     sales_tax_label: Mapped[str | None] = mapped_column(String(100))
@@ -48,7 +48,7 @@ class PaymentProcessorConfig(Base):
 
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
-    type: Mapped[ProcessorType] = mapped_column(String(16))
+    type: Mapped[ProcessorType] = mapped_column(EnumText(ProcessorType))
     description: Mapped[str | None] = mapped_column(String(200))
     # Publishable keys are public by design (the client's app needs them to tokenize a card).
     publishable_key: Mapped[str | None] = mapped_column(String(255))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, select, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, exists, select, true
 
 from models.enums import Role
 from models.invoice import Invoice
@@ -29,7 +29,7 @@ class Viewer:
         return self.role is Role.ADMIN
 
 
-def _assigned_to(viewer: Viewer, client_id: ColumnElement[int]) -> ColumnElement[bool]:
+def _assigned_to(viewer: Viewer, client_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
     return exists().where(
         ProviderClient.practice_id == viewer.practice_id,
         ProviderClient.provider_id == viewer.user_id,
@@ -37,7 +37,7 @@ def _assigned_to(viewer: Viewer, client_id: ColumnElement[int]) -> ColumnElement
     )
 
 
-def visible_client(viewer: Viewer, client_id: ColumnElement[int]) -> ColumnElement[bool]:
+def visible_client(viewer: Viewer, client_id: SQLColumnExpression[int]) -> ColumnElement[bool]:
     """`client_id` (a users.id column) is a client of the practice within the viewer's view."""
     is_client = exists().where(
         Membership.practice_id == viewer.practice_id,

@@ -40,7 +40,7 @@ def issue_invoice(
         raise validation("due date cannot be in the past", "dueDate")
     taxed = apply_sales_tax(amount, practice.sales_tax_mode, practice.sales_tax_rate_bp)
     practice.last_invoice_number += 1
-    invoice = Invoice(
+    return Invoice(
         practice_id=practice.id,
         number=practice.last_invoice_number,
         client_id=client_id,
@@ -59,4 +59,3 @@ def issue_invoice(
         payments=[],
         refunds=[],
     )
-    return invoice

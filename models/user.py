@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdColumn, UTCDateTime, utcnow
+from models.base import Base, EnumText, IdColumn, UTCDateTime, utcnow
 from models.enums import Role
 
 
@@ -33,7 +33,7 @@ class Membership(Base):
     practice_id: Mapped[int] = mapped_column(
         ForeignKey("practices.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[Role] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     # HMAC of a one-time invite token; cleared once used.
     invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -48,9 +48,7 @@ class ProviderClient(Base):
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
     provider_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    client_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
 class AuthSession(Base):
@@ -63,7 +61,7 @@ class AuthSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
-    role: Mapped[Role] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

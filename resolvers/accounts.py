@@ -25,8 +25,10 @@ from schema.users import (
     AssignClientInput,
     LoginPayload,
     MemberPayload,
-    User as UserType,
     Viewer,
+)
+from schema.users import (
+    User as UserType,
 )
 
 MIN_PASSWORD_LENGTH = 8
@@ -69,9 +71,7 @@ def _choose(memberships: list[Membership], role: DomainRole | None) -> Membershi
 
 
 @payload_errors(LoginPayload)
-async def login(
-    info: Info, email: str, password: str, role: Role | None = None
-) -> LoginPayload:
+async def login(info: Info, email: str, password: str, role: Role | None = None) -> LoginPayload:
     """Exchange email and password for a bearer token acting in one role."""
     ctx = info.context
     async with ctx.db.writer() as session, session.begin():
@@ -158,7 +158,9 @@ async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
                 if user.password_hash is not None:
                     raise validation("this user already has a password", "password")
                 user.password_hash = hash_password(input.password)
-            membership = Membership(user_id=user.id, practice_id=viewer.practice_id, role=input.role)
+            membership = Membership(
+                user_id=user.id, practice_id=viewer.practice_id, role=input.role
+            )
             if user.password_hash is None and input.password is None:
                 invite = new_token()
                 membership.invite_token_hash = ctx.services.vault.token_hash(invite)
@@ -238,18 +240,22 @@ async def _assignment_parties(
         (provider, DomainRole.PROVIDER, "providerId"),
         (client, DomainRole.CLIENT, "clientId"),
     ):
-        held = pk is not None and (
-            await session.execute(
-                select(Membership.id).where(
-                    Membership.user_id == pk,
-                    Membership.practice_id == viewer.practice_id,
-                    Membership.role == role,
+        held = (
+            pk is not None
+            and (
+                await session.execute(
+                    select(Membership.id).where(
+                        Membership.user_id == pk,
+                        Membership.practice_id == viewer.practice_id,
+                        Membership.role == role,
+                    )
                 )
-            )
-        ).first()
+            ).first()
+        )
         if not held:
             raise not_found(role.value.lower(), field)
-    assert provider is not None and client is not None
+    assert provider is not None
+    assert client is not None
     return provider, client
 
 

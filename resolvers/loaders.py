@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Executable, Row, exists, func, or_, select
 
 from adapters.database import Database
 from models import (
@@ -31,17 +31,13 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-class _Loader(DataLoader, Generic[K, V]):  # type: ignore[misc]
+class _Loader(DataLoader[K, V]):
     def __init__(self, db: Database, viewer: Viewer) -> None:
         super().__init__()
         self.db = db
         self.viewer = viewer
 
-    async def load(self, key: K) -> V:  # narrows aiodataloader's untyped signature
-        result: V = await super().load(key)
-        return result
-
-    async def rows(self, statement: Select[Any]) -> Sequence[Any]:
+    async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
         async with self.db.reader() as session:
             return (await session.execute(statement)).all()
 
@@ -154,7 +150,7 @@ class BalanceByClientIdLoader(_Loader[int, int]):
             )
             .group_by(Invoice.client_id)
         )
-        totals = {r[0]: int(r[1] or 0) for r in rows}
+        totals = {client: int(owed or 0) for client, owed in rows}
         return [totals.get(k, 0) for k in client_ids]
 
 

@@ -22,9 +22,10 @@ from schema.practice import (
     ConfigurePaymentProcessorInput,
     PaymentProcessor,
     PaymentProcessorPayload,
+    PracticePayload,
+    SetSalesTaxInput,
 )
 from schema.practice import Practice as PracticeType
-from schema.practice import PracticePayload, SetSalesTaxInput
 
 
 def _admin(info: Info) -> Scope:
@@ -104,9 +105,7 @@ async def set_sales_tax(info: Info, input: SetSalesTaxInput) -> PracticePayload:
         if rate != 0:
             raise validation("rateBasisPoints must be 0 when mode is NONE", "rateBasisPoints")
     elif not 1 <= rate <= MAX_RATE_BASIS_POINTS:
-        raise validation(
-            f"rateBasisPoints must be 1 to {MAX_RATE_BASIS_POINTS}", "rateBasisPoints"
-        )
+        raise validation(f"rateBasisPoints must be 1 to {MAX_RATE_BASIS_POINTS}", "rateBasisPoints")
     if label is not None and len(label) > 100:
         raise validation("label must be at most 100 characters", "label")
     async with info.context.db.writer() as session, session.begin():

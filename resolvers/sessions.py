@@ -33,7 +33,7 @@ async def issue(
     return token, Viewer(user_id=user_id, practice_id=practice_id, role=role, session_id=row.id)
 
 
-def _valid_sessions(now: datetime) -> Select[tuple[int, int, int, str]]:
+def _valid_sessions(now: datetime) -> Select[int, int, int, Role]:
     """Sessions that are unexpired, unrevoked and whose membership still exists."""
     return (
         select(AuthSession.id, AuthSession.user_id, AuthSession.practice_id, AuthSession.role)

@@ -11,7 +11,7 @@ from resolvers.reads import list_invoices
 from schema.context import Info, viewer_of
 from schema.invoices import InvoiceConnection, InvoiceFilter
 from schema.money import Money
-from schema.node import Node, encode_id
+from schema.node import Node
 from schema.pagination import Page, PageInfo
 from schema.users import User
 
@@ -19,10 +19,6 @@ from schema.users import User
 @strawberry.type
 class Client(Node):
     row: strawberry.Private[UserRow]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("Client", self.row.id)
 
     @strawberry.field
     def name(self) -> str:

@@ -1,15 +1,37 @@
-"""GraphQL enums, built from the domain's."""
+"""GraphQL enums: the domain's own enum classes, registered with strawberry (which marks the
+class and returns it), so the schema and the domain share one type."""
 
 from __future__ import annotations
 
 import strawberry
 
-from models import enums
+from models.enums import (
+    AlertKind,
+    InvoiceAction,
+    InvoiceStatus,
+    PaymentMethodKind,
+    ProcessorType,
+    Role,
+    SalesTaxMode,
+)
 
-Role = strawberry.enum(enums.Role, name="Role")
-InvoiceStatus = strawberry.enum(enums.InvoiceStatus, name="InvoiceStatus")
-PaymentMethodKind = strawberry.enum(enums.PaymentMethodKind, name="PaymentMethodKind")
-ProcessorType = strawberry.enum(enums.ProcessorType, name="ProcessorType")
-SalesTaxMode = strawberry.enum(enums.SalesTaxMode, name="SalesTaxMode")
-AlertKind = strawberry.enum(enums.AlertKind, name="AlertKind")
-InvoiceAction = strawberry.enum(enums.InvoiceAction, name="InvoiceAction")
+for _enum in (
+    AlertKind,
+    InvoiceAction,
+    InvoiceStatus,
+    PaymentMethodKind,
+    ProcessorType,
+    Role,
+    SalesTaxMode,
+):
+    strawberry.enum(_enum)
+
+__all__ = [
+    "AlertKind",
+    "InvoiceAction",
+    "InvoiceStatus",
+    "PaymentMethodKind",
+    "ProcessorType",
+    "Role",
+    "SalesTaxMode",
+]

@@ -6,10 +6,9 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 
-from models.errors import DomainError
-from models.errors import ErrorCode as DomainErrorCode
+from models.errors import DomainError, ErrorCode
 
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
+strawberry.enum(ErrorCode)  # registers the domain's enum as the GraphQL ErrorCode
 
 
 @strawberry.type

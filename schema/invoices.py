@@ -39,10 +39,6 @@ class Payment(Node):
     currency: strawberry.Private[str]
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("Payment", self.row.id)
-
-    @strawberry.field
     def amount(self) -> Money:
         return Money.of(self.row.amount, self.currency)
 
@@ -67,10 +63,6 @@ class Payment(Node):
 class Refund(Node):
     row: strawberry.Private[RefundRow]
     currency: strawberry.Private[str]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("Refund", self.row.id)
 
     @strawberry.field
     def amount(self) -> Money:
@@ -135,10 +127,6 @@ class Invoice(Node):
 
     def _money(self, amount: int) -> Money:
         return Money.of(amount, self.row.currency)
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("Invoice", self.row.id)
 
     @strawberry.field(description="Sequential per practice, e.g. INV-000123")
     def number(self) -> str:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 import strawberry
 
 
 @strawberry.interface(description="An object with a global, opaque id")
 class Node:
-    id: strawberry.ID
+    """Implemented by types wrapping a database row; the id is the type's name and row id."""
+
+    row: strawberry.Private[Any]
+
+    @strawberry.field(description="Global, opaque id")
+    def id(self) -> strawberry.ID:
+        return encode_id(type(self).__name__, self.row.id)
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:

@@ -40,10 +40,6 @@ class PaymentProcessor(Node):
     row: strawberry.Private[PaymentProcessorConfig]
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("PaymentProcessor", self.row.id)
-
-    @strawberry.field
     def type(self) -> ProcessorType:
         return self.row.type
 
@@ -71,10 +67,6 @@ class PaymentProcessor(Node):
 @strawberry.type
 class Practice(Node):
     row: strawberry.Private[PracticeRow]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("Practice", self.row.id)
 
     @strawberry.field
     def name(self) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -17,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from resolvers import accounts, practice, queries
 from schema.clients import Client, ClientConnection
@@ -24,6 +24,7 @@ from schema.errors import PublicError
 from schema.invoices import Invoice, InvoiceConnection
 from schema.node import Node
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
+from schema.scalars import SCALARS
 from schema.users import LoginPayload, MemberPayload, User, Viewer
 from settings import Settings
 
@@ -71,9 +72,6 @@ def _is_public(error: GraphQLError) -> bool:
 class LoggedMaskErrors(MaskErrors):
     """Masks unexpected exceptions, logging each one with the request id first."""
 
-    def on_operation(self) -> Iterator[None]:
-        yield from super().on_operation()
-
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         context = self.execution_context.context
         request_id = getattr(context, "request_id", "-")
@@ -88,19 +86,28 @@ class LoggedMaskErrors(MaskErrors):
         return masked
 
 
+class CareBillSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error with its traceback; ours are expected answers, and the
+        unexpected ones are already logged, with the request id, by `LoggedMaskErrors`."""
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
+    # Factories, so that each request gets fresh extension instances.
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
     ]
     if settings.production:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return CareBillSchema(
         query=Query,
         mutation=Mutation,
         types=[User, Client, Invoice, Practice, PaymentProcessor],
         extensions=extensions,
-        config=StrawberryConfig(),
+        config=StrawberryConfig(scalar_map=SCALARS),
     )

@@ -1,10 +1,13 @@
-"""Custom scalars."""
+"""Custom scalars, registered in the schema's `scalar_map`."""
 
 from __future__ import annotations
 
 from typing import NewType
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+BigInt = NewType("BigInt", int)
 
 _MAX = 2**63 - 1
 
@@ -18,9 +21,11 @@ def _parse_bigint(value: object) -> int:
     return value
 
 
-BigInt = strawberry.scalar(
-    NewType("BigInt", int),
-    description="64-bit integer, serialized as a JSON number",
-    serialize=int,
-    parse_value=_parse_bigint,
-)
+SCALARS: dict[object, ScalarDefinition] = {
+    BigInt: strawberry.scalar(
+        name="BigInt",
+        description="64-bit integer, serialized as a JSON number",
+        serialize=int,
+        parse_value=_parse_bigint,
+    )
+}

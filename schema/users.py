@@ -10,7 +10,7 @@ from models import User as UserRow
 from schema.context import Info, viewer_of
 from schema.enums import Role
 from schema.errors import UserError
-from schema.node import Node, encode_id
+from schema.node import Node
 
 if TYPE_CHECKING:
     from schema.practice import Practice
@@ -19,10 +19,6 @@ if TYPE_CHECKING:
 @strawberry.type(description="A person in the viewer's practice")
 class User(Node):
     row: strawberry.Private[UserRow]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("User", self.row.id)
 
     @strawberry.field
     def name(self) -> str:
@@ -49,9 +45,7 @@ class Viewer:
         return User(row=self.user_row)
 
     @strawberry.field
-    async def practice(
-        self, info: Info
-    ) -> Annotated[Practice, strawberry.lazy("schema.practice")]:
+    async def practice(self, info: Info) -> Annotated[Practice, strawberry.lazy("schema.practice")]:
         from schema.practice import Practice
 
         viewer = viewer_of(info)

@@ -1,0 +1,108 @@
+"""Fixtures: each test runs once on SQLite and once on PostgreSQL, against the real app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from adapters.crypto import Vault
+from adapters.database import Database
+from app import create_app
+from resolvers.context import Services
+from settings import Settings
+from tests.api import Api
+from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
+from tests.factories import World, make_world
+
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """One migrated database per backend for the whole session."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path_factory.mktemp("sqlite"))
+        await migrate(url)
+        yield url
+        return
+    url, name = await create_pg_database()
+    await migrate(url)
+    yield url
+    await drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key=TEST_SECRET_KEY)
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """Services for factories, sharing the database with the app under test."""
+    db = Database(settings.database_url)
+    yield Services(settings=settings, db=db, vault=Vault(settings.secret_key))
+    await db.dispose()
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def api(app: Any) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
+        yield Api(http)
+
+
+@pytest.fixture
+async def world(services: Services) -> World:
+    return await make_world(services)
+
+
+@pytest.fixture
+async def other_world(services: Services) -> World:
+    """A second practice: nothing of it may ever show in `world`."""
+    return await make_world(services, currency="EUR")
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def count_statements(app: Any) -> Iterator[Callable[[], StatementCounter]]:
+    """Counts the SQL statements the app's engine executes (a SQLAlchemy event hook)."""
+    engine = app.state.services.db.engine.sync_engine
+    listeners: list[Callable[..., None]] = []
+
+    def start() -> StatementCounter:
+        counter = StatementCounter()
+
+        def on_execute(*args: Any) -> None:
+            counter.statements.append(str(args[2]))
+
+        event.listen(engine, "before_cursor_execute", on_execute)
+        listeners.append(on_execute)
+        return counter
+
+    yield start
+    for listener in listeners:
+        event.remove(engine, "before_cursor_execute", listener)
