@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Executable, Row, exists, func, or_, select
+from sqlalchemy import Executable, exists, func, or_, select
 
 from adapters.database import Database
 from models import (
@@ -37,7 +37,7 @@ class _Loader(DataLoader[K, V]):
         self.db = db
         self.viewer = viewer
 
-    async def rows(self, statement: Executable) -> Sequence[Row[Any]]:
+    async def rows(self, statement: Executable) -> Sequence[Any]:
         async with self.db.reader() as session:
             return (await session.execute(statement)).all()
 
