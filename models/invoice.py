@@ -9,9 +9,9 @@ method here, which checks the transition table, appends exactly one history even
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     CheckConstraint,
@@ -29,6 +29,9 @@ from models.base import Base, EnumText, IdColumn, MoneyColumn, UTCDateTime, utcn
 from models.enums import AlertKind, InvoiceAction, InvoiceStatus, PaymentMethodKind, SalesTaxMode
 from models.errors import invalid_state, validation
 from models.money import MAX_INPUT_AMOUNT
+
+# Tolerance for clients whose clocks run a little ahead of ours.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Operation(enum.Enum):
@@ -167,6 +170,8 @@ class Invoice(Base):
             raise validation(
                 f"amount {amount} is more than the {before.due} due on this invoice", "amount"
             )
+        if received_at is not None and received_at > now + CLOCK_SKEW:
+            raise validation("a payment cannot be received in the future", "receivedAt")
         payment = Payment(
             invoice_id=self.id,
             amount=amount,
@@ -212,20 +217,10 @@ class Invoice(Base):
         self.closed_at = now
         self._record(InvoiceAction.VOIDED, AlertKind.INVOICE_VOIDED, actor_id, None, reason, now)
 
-    def refund(
-        self,
-        *,
-        amount: int | None,
-        reason: str,
-        actor_id: int | None,
-        payment_id: int | None = None,
-        processor_reference: str | None = None,
-        now: datetime | None = None,
-    ) -> Refund:
-        """Refund `amount` (None = everything still refundable)."""
-        now = now or utcnow()
-        if not reason.strip():
-            raise validation("a reason is required to refund", "reason")
+    def refund_plan(self, amount: int | None) -> list[tuple[Payment, int]]:
+        """How a refund of `amount` (None = all refundable) splits over the payments, newest
+        payment first; raises when the refund is not allowed now. Card portions must be
+        refunded at the processor before `refund` records them."""
         before = self._require(Operation.REFUND)
         if amount is None:
             amount = before.refundable
@@ -234,21 +229,56 @@ class Invoice(Base):
             raise validation(
                 f"amount {amount} is more than the {before.refundable} refundable", "amount"
             )
-        refund = Refund(
-            invoice_id=self.id,
-            amount=amount,
-            reason=reason.strip(),
-            payment_id=payment_id,
-            processor_reference=processor_reference,
-            created_by_id=actor_id,
-            created_at=now,
-        )
-        self.refunds.append(refund)
+        already = {p.id: 0 for p in self.payments}
+        for r in self.refunds:
+            if r.payment_id in already:
+                already[r.payment_id] += r.amount
+        plan: list[tuple[Payment, int]] = []
+        left = amount
+        for payment in sorted(self.payments, key=lambda p: p.id, reverse=True):
+            part = min(left, payment.amount - already[payment.id])
+            if part > 0:
+                plan.append((payment, part))
+                left -= part
+        assert left == 0, "refundable amount disagrees with the payment rows"
+        return plan
+
+    def refund(
+        self,
+        *,
+        amount: int | None,
+        reason: str,
+        actor_id: int | None,
+        processor_references: Mapping[int, str] | None = None,
+        now: datetime | None = None,
+    ) -> list[Refund]:
+        """Refund `amount` (None = everything still refundable): one refund row per payment
+        portion (see `refund_plan`), one history event. `processor_references` maps a card
+        payment's id to the processor's refund id."""
+        now = now or utcnow()
+        if not reason.strip():
+            raise validation("a reason is required to refund", "reason")
+        references = processor_references or {}
+        plan = self.refund_plan(amount)
+        refunds = [
+            Refund(
+                invoice_id=self.id,
+                amount=part,
+                reason=reason.strip(),
+                payment_id=payment.id,
+                processor_reference=references.get(payment.id),
+                created_by_id=actor_id,
+                created_at=now,
+            )
+            for payment, part in plan
+        ]
+        self.refunds.extend(refunds)
         self._move(Operation.REFUND)
+        total = sum(part for _, part in plan)
         self._record(
-            InvoiceAction.REFUNDED, AlertKind.INVOICE_REFUNDED, actor_id, amount, reason, now
+            InvoiceAction.REFUNDED, AlertKind.INVOICE_REFUNDED, actor_id, total, reason.strip(), now
         )
-        return refund
+        return refunds
 
     def record_sent(self, *, actor_id: int, now: datetime) -> None:
         self._record(

@@ -299,3 +299,38 @@ class InvoiceFilter:
 class InvoicePayload:
     invoice: Invoice | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class SendInvoiceInput:
+    client_id: strawberry.ID
+    description: str
+    amount: int = strawberry.field(description="Minor units, before tax: 1..99,999,999")
+    due_date: date | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class RecordPaymentInput:
+    invoice_id: strawberry.ID
+    amount: int = strawberry.field(description="Minor units: 1..amountDue")
+    method: PaymentMethodKind = strawberry.field(description="Any method but CARD")
+    reference: str | None = None
+    received_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class InvoiceActionInput:
+    invoice_id: strawberry.ID
+    reason: str | None = None
+
+
+@strawberry.input
+class RefundInvoiceInput:
+    invoice_id: strawberry.ID
+    amount: int | None = strawberry.field(
+        default=None, description="Minor units; omitted = everything still refundable"
+    )
+    reason: str
+    idempotency_key: str | None = None

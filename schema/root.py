@@ -18,10 +18,10 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import accounts, practice, queries
+from resolvers import accounts, invoices, practice, queries
 from schema.clients import Client, ClientConnection
 from schema.errors import PublicError
-from schema.invoices import Invoice, InvoiceConnection
+from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
 from schema.node import Node
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
 from schema.scalars import SCALARS
@@ -62,6 +62,11 @@ class Mutation:
     configure_client_billing: PracticePayload = strawberry.mutation(
         resolver=practice.configure_client_billing
     )
+    send_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.send_invoice)
+    record_payment: InvoicePayload = strawberry.mutation(resolver=invoices.record_payment)
+    forgive_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.forgive_invoice)
+    void_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.void_invoice)
+    refund_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.refund_invoice)
 
 
 def _is_public(error: GraphQLError) -> bool:

@@ -1,0 +1,258 @@
+"""Invoice mutations: send, record payment, forgive, void, refund.
+
+Each runs in one writing transaction that locks the row it changes (the practice row for a
+send, which also numbers invoices gap-free; the invoice row otherwise), checks who may act,
+then lets the domain (models/invoice.py) decide whether the change is allowed now."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import ClientBillingProvider, Invoice, Practice, ProviderClient
+from models.base import utcnow
+from models.enums import PaymentMethodKind, Role
+from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
+from models.invoice import Operation
+from models.permissions import may_perform
+from models.scope import Viewer, visible_client, visible_invoices
+from models.sending import issue_invoice
+from resolvers.idempotency import Claim, claim_of, remember, replayed
+from resolvers.outcome import payload_errors
+from schema.context import Info, viewer_of
+from schema.invoices import (
+    Invoice as InvoiceType,
+)
+from schema.invoices import (
+    InvoiceActionInput,
+    InvoicePayload,
+    RecordPaymentInput,
+    RefundInvoiceInput,
+    SendInvoiceInput,
+    as_utc,
+)
+from schema.node import decode_id
+
+_CONCURRENT = DomainError(
+    ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
+)
+
+
+async def locked_invoice(session: AsyncSession, viewer: Viewer, global_id: str) -> Invoice:
+    """The invoice, locked for this transaction with its payments and refunds, if the viewer
+    can see it; NOT_FOUND otherwise (as for an id that does not exist)."""
+    pk = decode_id(global_id, "Invoice")
+    if pk is None:
+        raise not_found("invoice", "invoiceId")
+    invoice = (
+        await session.execute(
+            select(Invoice)
+            .where(Invoice.id == pk, visible_invoices(viewer))
+            .options(selectinload(Invoice.payments), selectinload(Invoice.refunds))
+            .with_for_update(of=Invoice)
+        )
+    ).scalar_one_or_none()
+    if invoice is None:
+        raise not_found("invoice", "invoiceId")
+    return invoice
+
+
+async def change_invoice(
+    info: Info,
+    invoice_id: str,
+    operation: Operation,
+    apply: Callable[[Invoice, Viewer], object],
+    claim: Claim | None = None,
+) -> InvoicePayload:
+    """Lock, authorise, replay or apply, remember the idempotency key — in one transaction."""
+    viewer = viewer_of(info)
+    try:
+        async with info.context.db.writer() as session, session.begin():
+            invoice = await locked_invoice(session, viewer, invoice_id)
+            if await replayed(session, claim) is None:
+                if not may_perform(viewer, invoice, operation):
+                    raise forbidden(f"your active role may not {operation.value} this invoice")
+                apply(invoice, viewer)
+                remember(session, claim, invoice.id)
+    except (StaleDataError, IntegrityError):
+        raise _CONCURRENT from None
+    return InvoicePayload(invoice=InvoiceType(row=invoice))
+
+
+@payload_errors(InvoicePayload)
+async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
+    """PROVIDER assigned to the enabled Client Billing service, to one of their own clients."""
+    viewer = viewer_of(info)
+    if viewer.role is not Role.PROVIDER:
+        raise forbidden("only a PROVIDER sends invoices")
+    client_id = decode_id(input.client_id, "Client")
+    claim = claim_of(
+        viewer.user_id,
+        "sendInvoice",
+        input.idempotency_key,
+        {
+            "clientId": input.client_id,
+            "description": input.description,
+            "amount": input.amount,
+            "dueDate": input.due_date,
+        },
+    )
+    try:
+        async with info.context.db.writer() as session, session.begin():
+            # The practice row lock serialises sends: invoice numbers stay gap-free.
+            practice = (
+                await session.execute(
+                    select(Practice).where(Practice.id == viewer.practice_id).with_for_update()
+                )
+            ).scalar_one()
+            first = await replayed(session, claim)
+            if first is not None:
+                invoice = await session.get_one(Invoice, first)
+            else:
+                await _check_may_invoice(session, viewer, practice, client_id)
+                assert client_id is not None
+                now = utcnow()
+                invoice = issue_invoice(
+                    practice,
+                    provider_id=viewer.user_id,
+                    client_id=client_id,
+                    description=input.description,
+                    amount=input.amount,
+                    due_date=input.due_date,
+                    today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
+                    now=now,
+                )
+                session.add(invoice)
+                await session.flush()
+                invoice.record_sent(actor_id=viewer.user_id, now=now)
+                remember(session, claim, invoice.id)
+    except (StaleDataError, IntegrityError):
+        raise _CONCURRENT from None
+    return InvoicePayload(invoice=InvoiceType(row=invoice))
+
+
+async def _check_may_invoice(
+    session: AsyncSession, viewer: Viewer, practice: Practice, client_id: int | None
+) -> None:
+    if not practice.client_billing_enabled:
+        raise DomainError(
+            ErrorCode.NOT_CONFIGURED, "Client Billing is not enabled in this practice"
+        )
+    assigned = (
+        await session.execute(
+            select(ClientBillingProvider.id).where(
+                ClientBillingProvider.practice_id == practice.id,
+                ClientBillingProvider.user_id == viewer.user_id,
+            )
+        )
+    ).first()
+    if assigned is None:
+        raise forbidden("you are not assigned to the Client Billing service")
+    own_client = (
+        client_id is not None
+        and (
+            await session.execute(
+                select(ProviderClient.id).where(
+                    ProviderClient.practice_id == practice.id,
+                    ProviderClient.provider_id == viewer.user_id,
+                    ProviderClient.client_id == client_id,
+                    visible_client(viewer, ProviderClient.client_id),
+                )
+            )
+        ).first()
+    )
+    if not own_client:
+        raise not_found("client", "clientId")
+
+
+@payload_errors(InvoicePayload)
+async def record_payment(info: Info, input: RecordPaymentInput) -> InvoicePayload:
+    """ADMIN or the invoice's PROVIDER records money received outside the processor."""
+    viewer = viewer_of(info)
+    if input.method is PaymentMethodKind.CARD:
+        raise validation("card payments go through payInvoice", "method")
+    reference = input.reference.strip() if input.reference else None
+    if reference is not None and len(reference) > 200:
+        raise validation("reference must be at most 200 characters", "reference")
+    received_at: datetime | None = as_utc(input.received_at)
+    claim = claim_of(
+        viewer.user_id,
+        "recordPayment",
+        input.idempotency_key,
+        {
+            "invoiceId": input.invoice_id,
+            "amount": input.amount,
+            "method": input.method,
+            "reference": reference,
+            "receivedAt": received_at,
+        },
+    )
+
+    def apply(invoice: Invoice, actor: Viewer) -> None:
+        invoice.record_payment(
+            amount=input.amount,
+            method=input.method,
+            actor_id=actor.user_id,
+            reference=reference,
+            received_at=received_at,
+        )
+
+    return await change_invoice(info, input.invoice_id, Operation.RECORD_PAYMENT, apply, claim)
+
+
+def _reason(raw: str | None) -> str | None:
+    reason = raw.strip() if raw else None
+    if reason is not None and len(reason) > 1000:
+        raise validation("reason must be at most 1000 characters", "reason")
+    return reason or None
+
+
+@payload_errors(InvoicePayload)
+async def forgive_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
+    """Write off what is still due on an UNPAID invoice."""
+    reason = _reason(input.reason)
+    return await change_invoice(
+        info,
+        input.invoice_id,
+        Operation.FORGIVE,
+        lambda invoice, actor: invoice.forgive(actor_id=actor.user_id, reason=reason),
+    )
+
+
+@payload_errors(InvoicePayload)
+async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
+    """Cancel an UNPAID invoice that has no payment."""
+    reason = _reason(input.reason)
+    return await change_invoice(
+        info,
+        input.invoice_id,
+        Operation.VOID,
+        lambda invoice, actor: invoice.void(actor_id=actor.user_id, reason=reason),
+    )
+
+
+@payload_errors(InvoicePayload)
+async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayload:
+    """Refund recorded payments of a PAID invoice, partly or wholly."""
+    viewer = viewer_of(info)
+    reason = _reason(input.reason)
+    if reason is None:
+        raise validation("a reason is required to refund", "reason")
+    claim = claim_of(
+        viewer.user_id,
+        "refundInvoice",
+        input.idempotency_key,
+        {"invoiceId": input.invoice_id, "amount": input.amount, "reason": reason},
+    )
+
+    def apply(invoice: Invoice, actor: Viewer) -> None:
+        invoice.refund(amount=input.amount, reason=reason, actor_id=actor.user_id)
+
+    return await change_invoice(info, input.invoice_id, Operation.REFUND, apply, claim)
