@@ -102,7 +102,9 @@ class Invoice(Base):
     __table_args__ = (
         UniqueConstraint("practice_id", "number"),
         CheckConstraint("total_amount = subtotal_amount + tax_amount", name="total_is_sum"),
-        CheckConstraint("subtotal_amount > 0 AND tax_amount >= 0", name="amounts_positive"),
+        CheckConstraint(
+            "subtotal_amount >= 0 AND tax_amount >= 0 AND total_amount > 0", name="amounts_positive"
+        ),
     )
 
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)

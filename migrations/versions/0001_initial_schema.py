@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('paid_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
-    sa.CheckConstraint('subtotal_amount > 0 AND tax_amount >= 0', name=op.f('ck_invoices_amounts_positive')),
+    sa.CheckConstraint('subtotal_amount >= 0 AND tax_amount >= 0 AND total_amount > 0', name=op.f('ck_invoices_amounts_positive')),
     sa.CheckConstraint('total_amount = subtotal_amount + tax_amount', name=op.f('ck_invoices_total_is_sum')),
     sa.ForeignKeyConstraint(['client_id'], ['users.id'], name=op.f('fk_invoices_client_id_users')),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], name=op.f('fk_invoices_practice_id_practices'), ondelete='CASCADE'),
