@@ -97,12 +97,14 @@ async def test_tax_is_computed_and_frozen_at_send_time(
     # when the admin changes the rule, the invoice already sent keeps its own
     admin = await world.token(world.admin, "ADMIN")
     changed = await api.data(
-        "mutation { setSalesTax(input: {mode: EXCLUSIVE, rateBasisPoints: 5000}) { errors { code } } }",
+        "mutation { setSalesTax(input: {mode: EXCLUSIVE, rateBasisPoints: 5000})"
+        " { errors { code } } }",
         token=admin,
     )
     assert changed["setSalesTax"]["errors"] == []
     again = await api.data(
-        "query($id: ID!) { invoice(id: $id) { tax { amount } total { amount } taxRateBasisPoints } }",
+        "query($id: ID!) { invoice(id: $id)"
+        " { tax { amount } total { amount } taxRateBasisPoints } }",
         {"id": sent["invoice"]["id"]},
         token=token,
     )
