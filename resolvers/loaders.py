@@ -73,20 +73,27 @@ class ClientsByIdLoader(_Loader[int, User | None]):
 
 
 class PeopleByIdLoader(_Loader[int, User | None]):
-    """Users the viewer may name: members of the practice, and anyone on a visible invoice
-    (a client or provider whose membership has since ended still shows on old invoices)."""
+    """Users the viewer may name: themselves, the practice's staff (ADMIN and PROVIDER members),
+    the clients within their view, and anyone on a visible invoice (a client or provider whose
+    membership has since ended still shows on old invoices). Other clients stay hidden: a
+    client never learns who else is treated here."""
 
     async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
-        members = select(Membership.user_id).where(
-            Membership.practice_id == self.viewer.practice_id
+        staff = select(Membership.user_id).where(
+            Membership.practice_id == self.viewer.practice_id,
+            Membership.role.in_((Role.ADMIN, Role.PROVIDER)),
         )
         on_invoice = exists().where(
             or_(Invoice.client_id == User.id, Invoice.provider_id == User.id),
             visible_invoices(self.viewer),
         )
-        rows = await self.rows(
-            select(User).where(User.id.in_(ids), or_(User.id.in_(members), on_invoice))
+        visible = or_(
+            User.id == self.viewer.user_id,
+            User.id.in_(staff),
+            visible_client(self.viewer, User.id),
+            on_invoice,
         )
+        rows = await self.rows(select(User).where(User.id.in_(ids), visible))
         return _by_key(ids, [r[0] for r in rows], lambda u: u.id)
 
 
