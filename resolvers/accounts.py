@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import strawberry
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import new_token
 from adapters.passwords import hash_password, verify_password
-from models import Membership, ProviderClient, User
+from models import AuthSession, ClientBillingProvider, Membership, ProviderClient, User
+from models.base import utcnow
 from models.enums import ROLE_PRIVILEGE_ORDER
 from models.enums import Role as DomainRole
 from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
@@ -150,13 +151,18 @@ async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
             user = (
                 await session.execute(select(User).where(User.email == email))
             ).scalar_one_or_none()
+            if user is not None and input.password is not None:
+                # An existing account (maybe invited elsewhere, without a password yet) is
+                # never given a password by this practice's admin: that would open the
+                # person's other practices to them.
+                raise validation(
+                    "this email already has an account: add it without a password", "password"
+                )
             if user is None:
                 user = User(email=email, name=name)
                 session.add(user)
                 await session.flush()
             if input.password is not None:
-                if user.password_hash is not None:
-                    raise validation("this user already has a password", "password")
                 user.password_hash = hash_password(input.password)
             membership = Membership(
                 user_id=user.id, practice_id=viewer.practice_id, role=input.role
@@ -189,7 +195,12 @@ async def accept_invite(info: Info, invite_token: str, password: str) -> LoginPa
         if membership is None:
             raise not_found("invite", "inviteToken")
         user = await session.get_one(User, membership.user_id)
-        user.password_hash = hash_password(password)
+        if user.password_hash is None:
+            user.password_hash = hash_password(password)
+        elif not verify_password(user.password_hash, password):
+            # The account got a password since (another practice's invite): the invite joins
+            # this practice with that password, it never replaces it.
+            raise validation("this account has a password: accept with it", "password")
         membership.invite_token_hash = None
         token, scope = await sessions.issue(
             session, ctx.services, user.id, membership.practice_id, membership.role
@@ -220,11 +231,35 @@ async def remove_member(info: Info, user_id: strawberry.ID, role: Role) -> Membe
         )
         if removed.first() is None:
             raise not_found("member", "userId")
+        # Revoked for good: were the role given back, the old tokens must stay dead.
+        await session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.user_id == pk,
+                AuthSession.practice_id == viewer.practice_id,
+                AuthSession.role == role,
+                AuthSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+        )
         if role is DomainRole.CLIENT:
             await session.execute(
                 delete(ProviderClient).where(
                     ProviderClient.practice_id == viewer.practice_id,
                     ProviderClient.client_id == pk,
+                )
+            )
+        if role is DomainRole.PROVIDER:
+            await session.execute(
+                delete(ProviderClient).where(
+                    ProviderClient.practice_id == viewer.practice_id,
+                    ProviderClient.provider_id == pk,
+                )
+            )
+            await session.execute(
+                delete(ClientBillingProvider).where(
+                    ClientBillingProvider.practice_id == viewer.practice_id,
+                    ClientBillingProvider.user_id == pk,
                 )
             )
         user = await session.get_one(User, pk)
