@@ -100,7 +100,7 @@ async def set_sales_tax(info: Info, input: SetSalesTaxInput) -> PracticePayload:
     """The rule applied to invoices sent from now on (sent ones keep theirs)."""
     viewer = _admin(info)
     rate = input.rate_basis_points
-    label = input.label.strip() if input.label else None
+    label = (input.label or "").strip() or None  # a blank label is no label
     if input.mode is DomainTaxMode.NONE:
         if rate != 0:
             raise validation("rateBasisPoints must be 0 when mode is NONE", "rateBasisPoints")
