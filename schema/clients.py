@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -14,6 +16,9 @@ from schema.money import Money
 from schema.node import Node
 from schema.pagination import Page, PageInfo
 from schema.users import User
+
+if TYPE_CHECKING:
+    from schema.reports import ClientStatement
 
 
 @strawberry.type
@@ -53,6 +58,20 @@ class Client(Node):
         practice = await info.context.loaders.practices.load(viewer.practice_id)
         assert practice is not None
         return Money.of(amount, practice.currency)
+
+    @strawberry.field(
+        description="The client's balance and their invoices, payments and refunds over "
+        "[from, to] (days in the practice's time zone)"
+    )
+    async def statement(
+        self,
+        info: Info,
+        from_: Annotated[date, strawberry.argument(name="from")],
+        to: date,
+    ) -> Annotated[ClientStatement, strawberry.lazy("schema.reports")]:
+        from resolvers.reports import client_statement  # resolvers.reports imports this module
+
+        return await client_statement(info, self.row, from_, to)
 
 
 @strawberry.type

@@ -18,12 +18,13 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import accounts, invoices, practice, queries
+from resolvers import accounts, invoices, practice, queries, reports
 from schema.clients import Client, ClientConnection
 from schema.errors import PublicError
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
 from schema.node import Node
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
+from schema.reports import AgingReport, BillingReport
 from schema.scalars import SCALARS
 from schema.users import LoginPayload, MemberPayload, User, Viewer
 from settings import Settings
@@ -40,6 +41,8 @@ class Query:
     client: Client | None = strawberry.field(resolver=queries.client)
     invoices: InvoiceConnection = strawberry.field(resolver=queries.invoices)
     invoice: Invoice | None = strawberry.field(resolver=queries.invoice)
+    billing_report: BillingReport = strawberry.field(resolver=reports.billing_report)
+    aging_report: AgingReport = strawberry.field(resolver=reports.aging_report)
 
 
 @strawberry.type

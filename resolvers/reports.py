@@ -1,0 +1,124 @@
+"""The report operations: `billingReport`, `agingReport` and `Client.statement`.
+
+Each runs a constant number of statements in one short session, whatever the number of
+invoices: the practice, then the report's aggregate query (or the statement's four queries).
+The `load_*` functions are shared with the CSV exports."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import strawberry
+
+from adapters.database import Database
+from models import Practice
+from models import User as UserRow
+from models.enums import Role
+from models.errors import DomainError
+from models.reports import (
+    AgingReportData,
+    BillingReportData,
+    Period,
+    StatementFigures,
+    aging_query,
+    billing_report_query,
+    check_as_of,
+    statement_figures_query,
+    statement_invoices_query,
+    statement_payments_query,
+    statement_refunds_query,
+    today_in,
+)
+from models.scope import Viewer
+from schema.context import Info, require_role, viewer_of
+from schema.errors import PublicError, bad_input
+from schema.reports import AgingReport, BillingReport, ClientStatement
+
+# Roles that may read the billing report (a CLIENT may not).
+REPORT_ROLES = (Role.ADMIN, Role.PROVIDER)
+
+From = Annotated[date, strawberry.argument(name="from", description="First day (included)")]
+To = Annotated[date, strawberry.argument(description="Last day (included)")]
+
+
+def _invalid(error: DomainError) -> PublicError:
+    return bad_input(error.message)
+
+
+async def load_billing_report(
+    db: Database, viewer: Viewer, first: date, last: date
+) -> tuple[Practice, BillingReportData]:
+    """The billing report over the viewer's invoices; VALIDATION `DomainError` on a bad period."""
+    async with db.reader() as session:
+        practice = await session.get_one(Practice, viewer.practice_id)
+        period = Period.of(first, last, practice.time_zone)
+        rows = (await session.execute(billing_report_query(viewer, period))).all()
+    return practice, BillingReportData.of(period, rows)
+
+
+async def billing_report(info: Info, from_: From, to: To) -> BillingReport:
+    """ADMIN: the whole practice; PROVIDER: the invoices of their view; CLIENT: FORBIDDEN."""
+    viewer = require_role(info, *REPORT_ROLES)
+    try:
+        practice, data = await load_billing_report(info.context.db, viewer, from_, to)
+    except DomainError as error:
+        raise _invalid(error) from None
+    return BillingReport.of(data, practice.currency)
+
+
+async def aging_report(
+    info: Info,
+    as_of: Annotated[
+        date | None,
+        strawberry.argument(description="The day ages are counted to; default today"),
+    ] = None,
+) -> AgingReport:
+    """ADMIN only: unpaid balances by age as of `asOf` (default: today in the practice)."""
+    viewer = require_role(info, Role.ADMIN)
+    try:
+        if as_of is not None:
+            check_as_of(as_of)
+        async with info.context.db.reader() as session:
+            practice = await session.get_one(Practice, viewer.practice_id)
+            zone = ZoneInfo(practice.time_zone)
+            day = as_of or today_in(zone)
+            rows = (await session.execute(aging_query(viewer, day, zone))).all()
+    except DomainError as error:
+        raise _invalid(error) from None
+    return AgingReport.of(AgingReportData.of(day, rows), practice.currency)
+
+
+async def client_statement(info: Info, client: UserRow, first: date, last: date) -> ClientStatement:
+    """`client`'s statement; the caller loaded `client` through the viewer's scope, and every
+    query here is scoped to the viewer again."""
+    viewer = viewer_of(info)
+    try:
+        async with info.context.db.reader() as session:
+            practice = await session.get_one(Practice, viewer.practice_id)
+            period = Period.of(first, last, practice.time_zone)
+            figures = (
+                await session.execute(statement_figures_query(viewer, client.id, period))
+            ).one()
+            invoices = (
+                await session.scalars(statement_invoices_query(viewer, client.id, period))
+            ).all()
+            payments = (
+                await session.execute(statement_payments_query(viewer, client.id, period))
+            ).all()
+            refunds = (
+                await session.execute(statement_refunds_query(viewer, client.id, period))
+            ).all()
+    except DomainError as error:
+        raise _invalid(error) from None
+    return ClientStatement.of(
+        client,
+        period.first,
+        period.last,
+        StatementFigures.of(figures),
+        practice.currency,
+        list(invoices),
+        [(p, i) for p, i in payments],
+        [(r, i) for r, i in refunds],
+    )
