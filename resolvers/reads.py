@@ -11,7 +11,7 @@ from models import Invoice, Membership, User
 from models.enums import InvoiceStatus
 from models.scope import Viewer, visible_client_ids, visible_invoices
 from resolvers.context import Context
-from schema.errors import bad_input
+from schema.errors import PublicError, bad_input
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 
 
@@ -22,6 +22,35 @@ class InvoiceQuery:
     provider_id: int | None = None
     sent_from: datetime | None = None
     sent_to: datetime | None = None
+
+
+# Row ids are 32-bit INTEGER columns: a larger number in a cursor would reach the database
+# as an out-of-range parameter (an error on PostgreSQL, an overflow on SQLite).
+_MAX_ID = 2**31 - 1
+
+
+def _bad_cursor() -> PublicError:
+    return bad_input("`after` is not a cursor this API gave out")
+
+
+def _cursor_id(value: object) -> int:
+    # bool is an int in Python; JSON `true` is not an id.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+        raise _bad_cursor()
+    return value
+
+
+def _cursor_moment(value: object) -> datetime:
+    """The aware `sent_at` of an invoice cursor (ours always carry the UTC offset)."""
+    if not isinstance(value, str):
+        raise _bad_cursor()
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise _bad_cursor() from None
+    if moment.tzinfo is None:
+        raise _bad_cursor()
+    return moment
 
 
 def _invoice_conditions(viewer: Viewer, query: InvoiceQuery) -> list[ColumnElement[bool]]:
@@ -48,11 +77,8 @@ async def list_invoices(
     page = select(Invoice).where(*conditions)
     if after is not None:
         sent_raw, last_id = decode_cursor(after, 2)
-        try:
-            sent_at = datetime.fromisoformat(str(sent_raw))
-            last_id = int(last_id)
-        except (TypeError, ValueError):
-            raise bad_input("`after` is not a cursor this API gave out") from None
+        sent_at = _cursor_moment(sent_raw)
+        last_id = _cursor_id(last_id)
         page = page.where(
             or_(Invoice.sent_at < sent_at, and_(Invoice.sent_at == sent_at, Invoice.id < last_id))
         )
@@ -79,8 +105,9 @@ async def list_clients(
     page = base
     if after is not None:
         name, last_id = decode_cursor(after, 2)
-        if not isinstance(name, str) or not isinstance(last_id, int):
-            raise bad_input("`after` is not a cursor this API gave out")
+        if not isinstance(name, str):
+            raise _bad_cursor()
+        last_id = _cursor_id(last_id)
         page = page.where(or_(User.name > name, and_(User.name == name, User.id > last_id)))
     page = page.order_by(User.name, User.id).limit(limit + 1)
     async with ctx.db.reader() as session:
