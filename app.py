@@ -18,7 +18,9 @@ from strawberry.asgi import GraphQL
 from adapters.crypto import Vault
 from adapters.database import Database
 from resolvers.context import Context, Services
+from resolvers.payments import close_payment_processors, install_payment_processors
 from resolvers.sessions import authenticate
+from resolvers.webhooks import handle_webhook
 from schema.root import build_schema
 from settings import Settings
 
@@ -75,10 +77,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = Database(settings.database_url)
         services = Services(settings=settings, db=db, vault=Vault(settings.secret_key))
         app.state.services = graphql.services = services
+        install_payment_processors(services)
         try:
             yield
         finally:
             graphql.services = None
+            await close_payment_processors(services)
             await db.dispose()
 
     async def healthz(_request: Request) -> JSONResponse:
@@ -92,10 +96,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
             status_code=200 if ok else 503,
         )
 
+    async def webhook(request: Request) -> JSONResponse:
+        """A payment processor's event (see resolvers/webhooks.py)."""
+        services = graphql.services
+        if services is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        answer = await handle_webhook(
+            services,
+            request.path_params["processor_type"],
+            request.path_params["processor_id"],
+            await request.body(),
+            request.headers,
+        )
+        return JSONResponse(answer.body, status_code=answer.status)
+
     routes: list[Any] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/webhooks/{processor_type}/{processor_id}", webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -30,6 +30,8 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     env: str = "development"
     stripe_api_base: str | None = None
+    # How long one request to a payment processor may take before it counts as unavailable.
+    processor_timeout_seconds: float = 20.0
     token_ttl: timedelta = timedelta(hours=12)
     max_query_depth: int = 10
     max_aliases: int = 30
@@ -63,6 +65,7 @@ class Settings:
             secret_key=secret,
             env=mode,
             stripe_api_base=env.get("CAREBILL_STRIPE_API_BASE") or None,
+            processor_timeout_seconds=_int(env, "CAREBILL_PROCESSOR_TIMEOUT_SECONDS", 20),
             token_ttl=timedelta(seconds=_int(env, "CAREBILL_TOKEN_TTL_SECONDS", 12 * 3600)),
             max_query_depth=_int(env, "CAREBILL_MAX_QUERY_DEPTH", 10),
             max_aliases=_int(env, "CAREBILL_MAX_ALIASES", 30),

@@ -240,7 +240,11 @@ async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
 
 @payload_errors(InvoicePayload)
 async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayload:
-    """Refund recorded payments of a PAID invoice, partly or wholly."""
+    """Refund recorded payments of a PAID invoice, partly or wholly. Card portions go back
+    through the processor first (our rules cap the amount before it hears of it); the refund
+    is recorded only when the processor accepted them."""
+    from resolvers.payments import refund_card_portions  # it imports this module
+
     viewer = viewer_of(info)
     reason = _reason(input.reason)
     if reason is None:
@@ -251,8 +255,24 @@ async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayloa
         input.idempotency_key,
         {"invoiceId": input.invoice_id, "amount": input.amount, "reason": reason},
     )
-
-    def apply(invoice: Invoice, actor: Viewer) -> None:
-        invoice.refund(amount=input.amount, reason=reason, actor_id=actor.user_id)
-
-    return await change_invoice(info, input.invoice_id, Operation.REFUND, apply, claim)
+    try:
+        # The processor is called with the invoice locked (see refund_card_portions).
+        async with info.context.db.writer() as session, session.begin():
+            invoice = await locked_invoice(session, viewer, input.invoice_id)
+            if await replayed(session, claim) is None:
+                if not may_perform(viewer, invoice, Operation.REFUND):
+                    raise forbidden("your active role may not refund this invoice")
+                plan = invoice.refund_plan(input.amount)
+                references = await refund_card_portions(
+                    info.context.services, session, invoice, plan
+                )
+                invoice.refund(
+                    amount=input.amount,
+                    reason=reason,
+                    actor_id=viewer.user_id,
+                    processor_references=references,
+                )
+                remember(session, claim, invoice.id)
+    except (StaleDataError, IntegrityError):
+        raise _CONCURRENT from None
+    return InvoicePayload(invoice=InvoiceType(row=invoice))

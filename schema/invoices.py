@@ -217,9 +217,11 @@ class Invoice(Node):
         rows = await info.context.loaders.events.load(self.row.id)
         return [InvoiceEvent(row=r, currency=self.row.currency) for r in rows]
 
-    @strawberry.field(description="The viewer may pay it by card now")
+    @strawberry.field(description="The viewer may pay it by card now (the practice takes cards)")
     async def can_pay(self, info: Info) -> bool:
-        return await self._can(info, Operation.PAY)
+        if not await self._can(info, Operation.PAY):
+            return False
+        return bool(await info.context.loaders.processors.load(self.row.practice_id))
 
     @strawberry.field
     async def can_record_payment(self, info: Info) -> bool:
@@ -299,6 +301,16 @@ class InvoiceFilter:
 class InvoicePayload:
     invoice: Invoice | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+    requires_action: bool = strawberry.field(
+        default=False,
+        description="payInvoice: the card needs the customer's authentication (3-D Secure); "
+        "finish it in the app with paymentClientSecret, the invoice is paid when it completes",
+    )
+    payment_client_secret: str | None = strawberry.field(
+        default=None,
+        description="payInvoice: when requiresAction, the secret the processor's SDK needs to "
+        "finish the payment (e.g. Stripe.js handleNextAction); null otherwise",
+    )
 
 
 @strawberry.input
@@ -324,6 +336,16 @@ class RecordPaymentInput:
 class InvoiceActionInput:
     invoice_id: strawberry.ID
     reason: str | None = None
+
+
+@strawberry.input
+class PayInvoiceInput:
+    invoice_id: strawberry.ID
+    payment_method_id: str = strawberry.field(
+        description="The card as a payment method id made by the processor's SDK in the app "
+        "(Stripe: pm_…); never a card number"
+    )
+    idempotency_key: str | None = None
 
 
 @strawberry.input

@@ -64,6 +64,14 @@ class PaymentProcessor(Node):
         return f"/webhooks/{self.row.type.lower()}/{encode_id('PaymentProcessor', self.row.id)}"
 
 
+@strawberry.type(description="What a client's app needs to take a card: never a secret")
+class CardPayments:
+    processor_type: ProcessorType
+    publishable_key: str | None = strawberry.field(
+        description="Public key for the processor's SDK (Stripe.js) to turn a card into a token"
+    )
+
+
 @strawberry.type
 class Practice(Node):
     row: strawberry.Private[PracticeRow]
@@ -99,6 +107,14 @@ class Practice(Node):
         require_role(info, DomainRole.ADMIN)
         rows = await info.context.loaders.processors.load(self.row.id)
         return [PaymentProcessor(row=r) for r in rows]
+
+    @strawberry.field(description="How clients pay by card (any role): null when no processor")
+    async def card_payments(self, info: Info) -> CardPayments | None:
+        viewer_of(info)
+        rows = await info.context.loaders.processors.load(self.row.id)
+        if not rows:
+            return None
+        return CardPayments(processor_type=rows[0].type, publishable_key=rows[0].publishable_key)
 
 
 @strawberry.input

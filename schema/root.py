@@ -18,7 +18,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import accounts, invoices, practice, queries, reports
+from resolvers import accounts, invoices, payments, practice, queries, reports
 from schema.clients import Client, ClientConnection
 from schema.errors import PublicError
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
@@ -70,6 +70,7 @@ class Mutation:
     forgive_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.forgive_invoice)
     void_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.void_invoice)
     refund_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.refund_invoice)
+    pay_invoice: InvoicePayload = strawberry.mutation(resolver=payments.pay_invoice)
 
 
 def _is_public(error: GraphQLError) -> bool:

@@ -17,6 +17,7 @@ from settings import Settings
 from tests.api import Api
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import World, make_world
+from tests.stripe_server import LocalStripe, localstripe, stripe_server  # noqa: F401 - fixtures
 
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"
 
@@ -38,8 +39,12 @@ async def database_url(
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key=TEST_SECRET_KEY)
+def settings(database_url: str, stripe_server: LocalStripe) -> Settings:  # noqa: F811
+    return Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        stripe_api_base=stripe_server.url,  # card payments go to an in-process localstripe
+    )
 
 
 @pytest.fixture(scope="session")

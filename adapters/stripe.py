@@ -1,0 +1,266 @@
+"""Stripe behind the `PaymentProcessor` protocol: the only module that imports `stripe`.
+
+Each practice has its own account, so each call uses a `StripeClient` built from that practice's
+decrypted secret key; all of them share one async HTTP connection pool that lives as long as the
+app. Stripe's answers become our own result types; nothing here logs a key, a secret or a body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+from stripe._base_address import BaseAddresses
+from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+
+from adapters.payment_processor import (
+    ChargeDeclined,
+    ChargePending,
+    ChargeRequest,
+    ChargeRequiresAction,
+    ChargeResult,
+    ChargeSucceeded,
+    EventKind,
+    InvalidSignature,
+    ProcessorOptions,
+    ProcessorRefused,
+    ProcessorUnavailable,
+    RefundInfo,
+    RefundResult,
+    WebhookEvent,
+    register,
+)
+from models.enums import ProcessorType
+
+# Stripe's own default: events older than this are refused (a replayed capture).
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+_PAYMENT_EVENTS = {
+    "payment_intent.succeeded": EventKind.PAYMENT_SUCCEEDED,
+    "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
+    "charge.refunded": EventKind.REFUNDED,
+}
+
+
+class _HTTPXClient(stripe.HTTPXClient):
+    """Stripe's async httpx client, sending the encoded form as `content`: httpx deprecates
+    raw bodies passed as `data`, and warns on every request."""
+
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
+    ) -> list[Any]:
+        args: list[Any] = super()._get_request_args_kwargs(method, url, headers, post_data)
+        kwargs = args[1]
+        body = kwargs.pop("data", None)
+        if body:
+            kwargs["content"] = body
+        return args
+
+
+@register(ProcessorType.STRIPE)
+class StripeBackend:
+    """The connection pool shared by every practice's Stripe account."""
+
+    def __init__(self, options: ProcessorOptions) -> None:
+        self.options = options
+        self._http = _HTTPXClient(timeout=options.timeout_seconds)
+
+    def processor(self, credentials: Mapping[str, str]) -> StripeProcessor:
+        base: BaseAddresses = {}
+        if self.options.api_base:
+            base["api"] = self.options.api_base
+        client = stripe.StripeClient(
+            credentials["secret_key"],
+            http_client=self._http,
+            base_addresses=base,
+            max_network_retries=self.options.network_retries,
+        )
+        # A local test server (localstripe) refuses parameters it does not know, and it never
+        # redirects anyway: only Stripe itself is told not to redirect.
+        guard_redirects = self.options.api_base is None
+        return StripeProcessor(client, credentials["webhook_secret"], guard_redirects)
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+
+class StripeProcessor:
+    """One practice's Stripe account."""
+
+    def __init__(
+        self, client: stripe.StripeClient, webhook_secret: str, guard_redirects: bool = True
+    ) -> None:
+        self._client = client
+        self._webhook_secret = webhook_secret
+        self._guard_redirects = guard_redirects
+
+    def __repr__(self) -> str:  # never show the keys
+        return "StripeProcessor()"
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        params: PaymentIntentCreateParams = {
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+            "payment_method": request.payment_method,
+            "confirm": True,
+            "metadata": {"description": request.description[:500], **request.metadata},
+        }
+        if self._guard_redirects:
+            # Confirmed now, never redirected: a card that needs 3-D Secure answers
+            # requires_action, finished in the client's app with the client secret.
+            params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
+        options: stripe.RequestOptions = {"idempotency_key": request.idempotency_key}
+        try:
+            intent = await self._client.v1.payment_intents.create_async(params, options)
+        except stripe.CardError as error:
+            return _declined(error)
+        except stripe.StripeError as error:
+            raise _translate(error) from None
+        return charge_result(intent.to_dict())
+
+    async def payment_status(self, reference: str) -> ChargeResult:
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(reference)
+        except stripe.StripeError as error:
+            raise _translate(error) from None
+        return charge_result(intent.to_dict())
+
+    async def cancel(self, reference: str) -> ChargeResult:
+        try:
+            intent = await self._client.v1.payment_intents.cancel_async(reference)
+        except stripe.InvalidRequestError:
+            # Not cancelable any more (it succeeded or failed meanwhile): say where it is.
+            return await self.payment_status(reference)
+        except stripe.StripeError as error:
+            raise _translate(error) from None
+        return charge_result(intent.to_dict())
+
+    async def refund(
+        self, reference: str, amount: int, idempotency_key: str, metadata: Mapping[str, str]
+    ) -> RefundResult:
+        params: RefundCreateParams = {
+            "payment_intent": reference,
+            "amount": amount,
+            "metadata": dict(metadata),
+        }
+        options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
+        try:
+            refund = await self._client.v1.refunds.create_async(params, options)
+        except stripe.StripeError as error:
+            raise _translate(error) from None
+        if refund.status in ("failed", "canceled"):
+            raise ProcessorRefused(f"the refund was {refund.status} at the processor")
+        return RefundResult(reference=refund.id, amount=refund.amount)
+
+    async def refunds(self, reference: str) -> tuple[RefundInfo, ...]:
+        try:
+            found = await self._client.v1.refunds.list_async(
+                {"payment_intent": reference, "limit": 100}
+            )
+        except stripe.StripeError as error:
+            raise _translate(error) from None
+        return tuple(_refund_info(r.to_dict()) for r in found.data)
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+        signature = headers.get("stripe-signature") or headers.get("Stripe-Signature")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature, self._webhook_secret, SIGNATURE_TOLERANCE_SECONDS
+            )
+            event = json.loads(payload)
+        except (stripe.SignatureVerificationError, ValueError):
+            raise InvalidSignature("the Stripe-Signature does not match this body") from None
+        return parse_event(event)
+
+
+def charge_result(intent: Mapping[str, Any]) -> ChargeResult:
+    """Our view of a PaymentIntent (a dict, from the API or from an event)."""
+    reference = str(intent["id"])
+    status = intent.get("status")
+    if status == "succeeded":
+        return ChargeSucceeded(reference=reference, amount=int(intent["amount"]))
+    if status == "requires_action":
+        return ChargeRequiresAction(reference=reference, client_secret=str(intent["client_secret"]))
+    if status in ("processing", "requires_capture"):
+        return ChargePending(reference=reference)
+    # requires_payment_method (a failed attempt), canceled, or never confirmed.
+    error = intent.get("last_payment_error") or {}
+    if status == "canceled":
+        reason = "the payment was canceled"
+    else:
+        reason = str(error.get("message") or "the card was declined")
+    return ChargeDeclined(reason=reason, code=error.get("code"), reference=reference)
+
+
+def parse_event(event: Mapping[str, Any]) -> WebhookEvent:
+    """Reduce a (verified) Stripe event to what CareBill reacts to."""
+    event_id, event_type = str(event["id"]), str(event["type"])
+    kind = _PAYMENT_EVENTS.get(event_type, EventKind.OTHER)
+    obj = (event.get("data") or {}).get("object") or {}
+    if kind is EventKind.OTHER or not isinstance(obj, Mapping):
+        return WebhookEvent(id=event_id, type=event_type, kind=EventKind.OTHER)
+    if kind is EventKind.REFUNDED:
+        listed = obj.get("refunds")
+        refunds = None
+        if isinstance(listed, Mapping) and not listed.get("has_more"):
+            refunds = tuple(_refund_info(r) for r in listed.get("data") or ())
+        intent = obj.get("payment_intent")
+        return WebhookEvent(
+            id=event_id,
+            type=event_type,
+            kind=kind,
+            payment_reference=_id_of(intent),
+            amount=int(obj.get("amount_refunded") or 0),
+            refunds=refunds,
+        )
+    result = charge_result(obj)
+    metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
+    return WebhookEvent(
+        id=event_id,
+        type=event_type,
+        kind=kind,
+        payment_reference=str(obj["id"]),
+        amount=int(obj.get("amount") or 0),
+        failure_reason=result.reason if isinstance(result, ChargeDeclined) else None,
+        metadata=metadata,
+    )
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field: an id, or the expanded object carrying it."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return str(value) if value else None
+
+
+def _refund_info(refund: Mapping[str, Any]) -> RefundInfo:
+    return RefundInfo(
+        reference=str(refund["id"]),
+        amount=int(refund["amount"]),
+        succeeded=refund.get("status") not in ("failed", "canceled"),
+    )
+
+
+def _declined(error: stripe.CardError) -> ChargeDeclined:
+    body = error.json_body if isinstance(error.json_body, dict) else {}
+    details = body.get("error") or {}
+    reference = _id_of(details.get("payment_intent"))
+    reason = error.user_message or "the card was declined"
+    return ChargeDeclined(reason=str(reason), code=error.code, reference=reference)
+
+
+def _translate(error: stripe.StripeError) -> Exception:
+    """Stripe's failures in our terms; the message never carries a key (Stripe masks them)."""
+    if isinstance(
+        error,
+        stripe.APIConnectionError
+        | stripe.APIError
+        | stripe.RateLimitError
+        | stripe.IdempotencyError,
+    ) or (error.http_status is not None and error.http_status >= 500):
+        return ProcessorUnavailable(f"Stripe did not answer ({type(error).__name__})")
+    if isinstance(error, stripe.AuthenticationError | stripe.PermissionError):
+        return ProcessorRefused("Stripe refused the practice's credentials", credentials=True)
+    return ProcessorRefused(error.user_message or "Stripe refused the request")

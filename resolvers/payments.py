@@ -1,0 +1,472 @@
+"""payInvoice — a card payment through the practice's processor, never charged twice — and the
+card side of refunds.
+
+No lock is held while the processor is called. A payment goes in three steps:
+1. claim: one transaction locks the invoice, checks who may pay and that it is payable, and
+   commits an attempt holding the processor idempotency key, marked PROCESSING for a lease.
+   A concurrent request finds that attempt in flight and gets CONFLICT, so the processor hears
+   of the invoice once — even from a processor that ignores idempotency keys.
+2. call: the processor is asked with the attempt's key.
+3. settle: a second transaction locks the invoice again and records the answer (the rules are
+   in `models.processing`, shared with the webhooks, so whoever reports first records it).
+An attempt left open (the processor timed out, the customer must authenticate, a server died)
+is resolved first by the next request: its payment is looked up, or its request replayed with
+the same key and parameters, so the processor returns the first result instead of charging again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from adapters.payment_processor import (
+    ChargeDeclined,
+    ChargePending,
+    ChargeRequest,
+    ChargeRequiresAction,
+    ChargeResult,
+    ChargeSucceeded,
+    PaymentProcessor,
+    PaymentProcessors,
+    ProcessorOptions,
+    ProcessorRefused,
+    ProcessorUnavailable,
+)
+from models import Invoice, Payment, PaymentAttempt, PaymentProcessorConfig
+from models.base import utcnow
+from models.enums import PaymentMethodKind
+from models.errors import DomainError, ErrorCode, forbidden, invalid_state, validation
+from models.invoice import Operation, refusal
+from models.permissions import may_perform
+from models.processing import (
+    OPEN_ATTEMPT,
+    AttemptStatus,
+    Settlement,
+    settle_decline,
+    settle_success,
+)
+from models.scope import Viewer
+from resolvers.context import Services
+from resolvers.idempotency import Claim, claim_of, remember, replayed
+from resolvers.invoices import locked_invoice
+from resolvers.outcome import payload_errors
+from schema.context import Info, viewer_of
+from schema.invoices import Invoice as InvoiceType
+from schema.invoices import InvoicePayload, PayInvoiceInput
+from schema.node import encode_id
+
+log = logging.getLogger("carebill.payments")
+
+_PROCESSORS = "payment_processors"
+# A processor's token for a card (pm_…, card_…, tok_…): letters, digits and underscores.
+_TOKEN = re.compile(r"^[A-Za-z0-9_]{3,255}$")
+# What a card number looks like; it must never reach us, let alone a log or a row.
+_CARD_NUMBER = re.compile(r"^[0-9 -]{12,23}$")
+
+_CONCURRENT = DomainError(
+    ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
+)
+
+
+# --- the processors, owned by the app's lifespan --------------------------------------------
+
+
+def install_payment_processors(services: Services) -> None:
+    settings = services.settings
+    services.extras[_PROCESSORS] = PaymentProcessors(
+        ProcessorOptions(
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.processor_timeout_seconds,
+        )
+    )
+
+
+async def close_payment_processors(services: Services) -> None:
+    processors = services.extras.pop(_PROCESSORS, None)
+    if isinstance(processors, PaymentProcessors):
+        await processors.aclose()
+
+
+def payment_processors(services: Services) -> PaymentProcessors:
+    processors = services.extras.get(_PROCESSORS)
+    if not isinstance(processors, PaymentProcessors):
+        raise RuntimeError("payment processors are installed by the app's lifespan")
+    return processors
+
+
+def processor_of(services: Services, config: PaymentProcessorConfig) -> PaymentProcessor:
+    """The practice's account at its processor, from its decrypted credentials."""
+    credentials = services.vault.decrypt(config.encrypted_credentials)
+    return payment_processors(services).processor(config.type, credentials)
+
+
+async def card_processor(session: AsyncSession, practice_id: int) -> PaymentProcessorConfig | None:
+    """The processor that takes the practice's card payments, if one is configured."""
+    return (
+        await session.execute(
+            select(PaymentProcessorConfig)
+            .where(PaymentProcessorConfig.practice_id == practice_id)
+            .order_by(PaymentProcessorConfig.id)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+def _unavailable(doing: str) -> DomainError:
+    return DomainError(
+        ErrorCode.PROCESSOR_UNAVAILABLE,
+        f"the payment processor did not answer while {doing}; nothing was recorded. "
+        "Retrying is safe: the same request is never carried out twice",
+    )
+
+
+def _refused(error: ProcessorRefused, field: str | None) -> DomainError:
+    if error.credentials:
+        return DomainError(
+            ErrorCode.NOT_CONFIGURED, "the payment processor refused the practice's credentials"
+        )
+    return validation(error.message, field)
+
+
+# --- payInvoice ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What the claim step hands to the processor call."""
+
+    invoice_id: int
+    attempt_id: int
+    config: PaymentProcessorConfig
+    request: ChargeRequest  # the attempt's own request: replayed exactly as first sent
+    reference: str | None  # the processor's id of the payment, when already known
+    resolving: AttemptStatus | None  # the open attempt being resolved; None = a new attempt
+    wanted_method: str  # the card this request brings
+
+
+@payload_errors(InvoicePayload)
+async def pay_invoice(info: Info, input: PayInvoiceInput) -> InvoicePayload:
+    """The invoice's CLIENT pays what is due by card (a token from the processor's SDK)."""
+    viewer = viewer_of(info)
+    method = input.payment_method_id.strip()
+    if _CARD_NUMBER.match(method):
+        raise validation(
+            "send the payment method id made by the processor's SDK, never a card number",
+            "paymentMethodId",
+        )
+    if not _TOKEN.match(method):
+        raise validation("not a payment method id", "paymentMethodId")
+    claim = claim_of(
+        viewer.user_id,
+        "payInvoice",
+        input.idempotency_key,
+        {"invoiceId": input.invoice_id, "paymentMethodId": method},
+    )
+    # At most two rounds: resolve an attempt left open, then make this request's own.
+    for _ in range(2):
+        step = await _claim(info, viewer, input.invoice_id, method, claim)
+        if isinstance(step, InvoicePayload):
+            return step
+        processor = processor_of(info.context.services, step.config)
+        answer: ChargeResult | ProcessorUnavailable | ProcessorRefused
+        try:
+            answer = await _ask(processor, step)
+        except (ProcessorUnavailable, ProcessorRefused) as error:
+            answer = error
+        payload = await _settle(info, viewer, step, answer, claim, processor)
+        if payload is not None:
+            return payload
+    raise _CONCURRENT
+
+
+async def _claim(
+    info: Info, viewer: Viewer, invoice_id: str, method: str, claim: Claim | None
+) -> InvoicePayload | _Work:
+    """Step 1: lock, authorise, and commit the attempt before anyone calls the processor."""
+    now = utcnow()
+    services = info.context.services
+    lease = timedelta(seconds=payment_processors(services).options.longest_call_seconds)
+    try:
+        async with info.context.db.writer() as session, session.begin():
+            invoice = await locked_invoice(session, viewer, invoice_id)
+            if await replayed(session, claim) is not None:
+                return InvoicePayload(invoice=InvoiceType(row=invoice))
+            if not may_perform(viewer, invoice, Operation.PAY):
+                raise forbidden("only the invoice's CLIENT may pay it")
+            reason = refusal(Operation.PAY, invoice.amounts())
+            if reason is not None:
+                raise invalid_state(reason)
+            config = await card_processor(session, invoice.practice_id)
+            if config is None:
+                raise DomainError(
+                    ErrorCode.NOT_CONFIGURED, "this practice does not take card payments yet"
+                )
+            attempt = await _open_attempt(session, invoice.id)
+            if attempt is not None and attempt.in_flight(now):
+                raise DomainError(
+                    ErrorCode.CONFLICT,
+                    "a payment of this invoice is in progress; read the invoice in a moment",
+                )
+            if attempt is not None and attempt.processor_id != config.id:
+                # Its processor was removed or replaced: nothing can resolve it any more.
+                attempt.settle(AttemptStatus.DECLINED, None, "the payment processor was changed")
+                attempt = None
+            resolving = attempt.status if attempt is not None else None
+            if attempt is None:
+                attempt = await _new_attempt(session, invoice, config, method, viewer)
+            attempt.claim(now, lease)
+            await session.flush()
+            assert attempt.payment_method is not None
+            request = ChargeRequest(
+                amount=attempt.amount,
+                currency=invoice.currency,
+                payment_method=attempt.payment_method,
+                idempotency_key=attempt.idempotency_key,
+                description=f"Invoice {invoice.display_number}",
+                metadata={
+                    "carebill_invoice": str(invoice.id),
+                    "carebill_attempt": str(attempt.id),
+                    "carebill_invoice_number": invoice.display_number,
+                },
+            )
+            work = _Work(
+                invoice_id=invoice.id,
+                attempt_id=attempt.id,
+                config=config,
+                request=request,
+                reference=attempt.processor_reference,
+                resolving=resolving,
+                wanted_method=method,
+            )
+    except (StaleDataError, IntegrityError):
+        raise _CONCURRENT from None
+    return work
+
+
+async def _open_attempt(session: AsyncSession, invoice_id: int) -> PaymentAttempt | None:
+    return (
+        await session.execute(
+            select(PaymentAttempt)
+            .where(
+                PaymentAttempt.invoice_id == invoice_id,
+                PaymentAttempt.status.in_(OPEN_ATTEMPT),
+            )
+            .order_by(PaymentAttempt.attempt.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def _new_attempt(
+    session: AsyncSession,
+    invoice: Invoice,
+    config: PaymentProcessorConfig,
+    method: str,
+    viewer: Viewer,
+) -> PaymentAttempt:
+    last = (
+        await session.execute(
+            select(func.coalesce(func.max(PaymentAttempt.attempt), 0)).where(
+                PaymentAttempt.invoice_id == invoice.id
+            )
+        )
+    ).scalar_one()
+    number = int(last) + 1
+    attempt = PaymentAttempt(
+        invoice_id=invoice.id,
+        processor_id=config.id,
+        attempt=number,
+        amount=invoice.amounts().due,
+        # From the invoice and the attempt; the random tail keeps keys unique across
+        # databases that share one processor account (a test account, say).
+        idempotency_key=f"carebill-pay-{invoice.id}-{number}-{secrets.token_hex(8)}",
+        payment_method=method,
+        created_by_id=viewer.user_id,
+    )
+    session.add(attempt)
+    return attempt
+
+
+async def _ask(processor: PaymentProcessor, work: _Work) -> ChargeResult:
+    """Step 2: the only network part. Resolving an open attempt never makes a new payment."""
+    if work.reference is not None:
+        result = await processor.payment_status(work.reference)
+    else:
+        result = await processor.charge(work.request)  # new, or replayed with its own key
+    if (
+        isinstance(result, ChargeRequiresAction)
+        and work.resolving is not None
+        and work.request.payment_method != work.wanted_method
+    ):
+        # The customer brings another card: the one waiting for authentication is abandoned.
+        result = await processor.cancel(result.reference)
+    return result
+
+
+async def _settle(
+    info: Info,
+    viewer: Viewer,
+    work: _Work,
+    answer: ChargeResult | ProcessorUnavailable | ProcessorRefused,
+    claim: Claim | None,
+    processor: PaymentProcessor,
+) -> InvoicePayload | None:
+    """Step 3: record the answer. None = the open attempt is resolved, make a new one."""
+    now = utcnow()
+    error: DomainError | None = None
+    payload: InvoicePayload | None = None
+    to_return: ChargeSucceeded | None = None
+    try:
+        async with info.context.db.writer() as session, session.begin():
+            invoice = await locked_invoice(session, viewer, encode_id("Invoice", work.invoice_id))
+            attempt = await session.get_one(PaymentAttempt, work.attempt_id)
+            done = InvoicePayload(invoice=InvoiceType(row=invoice))
+            match answer:
+                case ChargeSucceeded(reference=reference, amount=amount):
+                    settled = settle_success(
+                        invoice,
+                        attempt,
+                        reference=reference,
+                        amount=amount,
+                        actor_id=viewer.user_id,
+                        now=now,
+                    )
+                    if settled is Settlement.NOT_PAYABLE:
+                        to_return = answer
+                        error = DomainError(
+                            ErrorCode.CONFLICT,
+                            "the invoice was settled otherwise while the card was charged; "
+                            "the charge is being returned to the card",
+                        )
+                    else:
+                        remember(session, claim, invoice.id)
+                        payload = done
+                case ChargeDeclined(reason=reason, reference=reference):
+                    settle_decline(
+                        invoice,
+                        attempt,
+                        reason=reason,
+                        reference=reference,
+                        actor_id=viewer.user_id,
+                        now=now,
+                    )
+                    # Replaying this very request after an outage: its outcome is the answer.
+                    # Otherwise the open attempt is now closed, and this request makes its own.
+                    if work.resolving is None or (
+                        work.resolving is not AttemptStatus.REQUIRES_ACTION
+                        and work.request.payment_method == work.wanted_method
+                    ):
+                        error = DomainError(ErrorCode.PAYMENT_DECLINED, reason, "paymentMethodId")
+                case ChargeRequiresAction(reference=reference, client_secret=secret):
+                    if attempt.status is not AttemptStatus.SUCCEEDED:
+                        attempt.settle(AttemptStatus.REQUIRES_ACTION, reference)
+                    payload = InvoicePayload(
+                        invoice=done.invoice, requires_action=True, payment_client_secret=secret
+                    )
+                case ChargePending(reference=reference):
+                    if attempt.status is AttemptStatus.PROCESSING:
+                        attempt.settle(AttemptStatus.UNKNOWN, reference)
+                    error = DomainError(
+                        ErrorCode.PROCESSOR_UNAVAILABLE,
+                        "the processor is still processing this payment; ask again in a moment",
+                    )
+                case ProcessorUnavailable():
+                    if attempt.status is AttemptStatus.SUCCEEDED:
+                        payload = done  # a webhook recorded it meanwhile
+                    else:
+                        if attempt.status is AttemptStatus.PROCESSING:
+                            # Keep its key: the next request replays it, never charging twice.
+                            attempt.settle(AttemptStatus.UNKNOWN, None)
+                        error = _unavailable("charging the card")
+                case ProcessorRefused():
+                    if attempt.status is AttemptStatus.PROCESSING:
+                        attempt.settle(AttemptStatus.DECLINED, None, answer.message)
+                    error = _refused(answer, "paymentMethodId")
+    except (StaleDataError, IntegrityError):
+        raise _CONCURRENT from None
+    if to_return is not None:
+        await return_charge(processor, to_return, work.invoice_id)
+    if error is not None:
+        raise error
+    return payload
+
+
+async def return_charge(
+    processor: PaymentProcessor, charge: ChargeSucceeded, invoice_id: int
+) -> None:
+    """Give back a charge the invoice could not take (it was settled otherwise meanwhile)."""
+    try:
+        await processor.refund(
+            charge.reference,
+            charge.amount,
+            f"carebill-return-{charge.reference}",
+            {"carebill_invoice": str(invoice_id), "carebill_reason": "invoice already settled"},
+        )
+    except (ProcessorUnavailable, ProcessorRefused):
+        log.error(
+            "card payment %s could not be returned for invoice %s: refund it at the processor",
+            charge.reference,
+            invoice_id,
+        )
+    else:
+        log.warning(
+            "card payment %s returned: invoice %s was settled", charge.reference, invoice_id
+        )
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+async def refund_card_portions(
+    services: Services,
+    session: AsyncSession,
+    invoice: Invoice,
+    plan: list[tuple[Payment, int]],
+) -> dict[int, str]:
+    """Refund the card portions of a refund plan at their processor, and return the
+    processor's refund id by payment id. Raises (nothing recorded) when one is not accepted.
+
+    Called with the invoice row locked: the lock is the only one taken, always first, so it
+    cannot deadlock, and a webhook about this refund waits for it and then finds it recorded.
+    (On SQLite the lock is the database's write lock: refunds are rare, the wait is bounded
+    by the processor timeout.) Each key is derived from the payment, what it has had refunded
+    so far and the portion, so a retry after a timeout replays the same refund at the processor
+    instead of refunding twice."""
+    references: dict[int, str] = {}
+    for payment, part in plan:
+        if payment.method is not PaymentMethodKind.CARD or payment.processor_reference is None:
+            continue
+        config = (
+            await session.get(PaymentProcessorConfig, payment.processor_id)
+            if payment.processor_id is not None
+            else None
+        )
+        if config is None:
+            raise DomainError(
+                ErrorCode.NOT_CONFIGURED,
+                "the processor that took this card payment is no longer configured",
+            )
+        refunded = sum(r.amount for r in invoice.refunds if r.payment_id == payment.id)
+        key = f"carebill-refund-{payment.processor_reference}-{refunded}-{part}"
+        try:
+            result = await processor_of(services, config).refund(
+                payment.processor_reference, part, key, {"carebill_invoice": str(invoice.id)}
+            )
+        except ProcessorUnavailable:
+            raise _unavailable("refunding the card") from None
+        except ProcessorRefused as error:
+            if error.credentials:
+                raise _refused(error, None) from None
+            raise DomainError(
+                ErrorCode.PAYMENT_DECLINED, f"the processor refused the refund: {error.message}"
+            ) from None
+        references[payment.id] = result.reference
+    return references

@@ -1,0 +1,248 @@
+"""Processor webhooks: `POST /webhooks/{processor type}/{PaymentProcessor id}`.
+
+The signature is checked with that processor's own webhook secret on the raw body before
+anything else; a bad one changes nothing (400). Each event id is handled once: it is stored in
+the same transaction as its effect, and a repeat answers 200 without doing anything. Effects go
+through the same settlement rules as payInvoice, so an event that arrives late, twice or out of
+order records nothing twice, and a payment that succeeded while our own request timed out is
+reconciled here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from adapters.crypto import DecryptionError
+from adapters.payment_processor import (
+    ChargeSucceeded,
+    EventKind,
+    InvalidSignature,
+    PaymentProcessor,
+    ProcessorUnavailable,
+    RefundInfo,
+    WebhookEvent,
+)
+from models import Invoice, PaymentAttempt, PaymentProcessorConfig
+from models import WebhookEvent as HandledEvent
+from models.base import utcnow
+from models.enums import PaymentMethodKind, ProcessorType
+from models.errors import DomainError, ErrorCode
+from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
+from resolvers.context import Services
+from resolvers.payments import processor_of, return_charge
+from schema.node import decode_id
+
+log = logging.getLogger("carebill.webhooks")
+
+REFUND_NOTE = "Refunded at the payment processor"
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status: int
+    body: dict[str, str]
+
+
+def _answer(status: int, outcome: str) -> WebhookResponse:
+    return WebhookResponse(status, {"status": outcome})
+
+
+async def handle_webhook(
+    services: Services,
+    processor_type: str,
+    processor_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> WebhookResponse:
+    """Verify, then handle once. 2xx tells the processor to stop sending this event."""
+    kind = next((t for t in ProcessorType if t.value.lower() == processor_type), None)
+    pk = decode_id(processor_id, "PaymentProcessor")
+    if kind is None or pk is None:
+        return _answer(404, "unknown processor")
+    async with services.db.reader() as session:
+        config = (
+            await session.execute(
+                select(PaymentProcessorConfig).where(
+                    PaymentProcessorConfig.id == pk, PaymentProcessorConfig.type == kind
+                )
+            )
+        ).scalar_one_or_none()
+    if config is None:
+        return _answer(404, "unknown processor")
+    try:
+        processor = processor_of(services, config)
+        event = processor.parse_event(body, headers)
+    except (InvalidSignature, DecryptionError):
+        return _answer(400, "invalid signature")
+    try:
+        outcome = await _handle(services, config, processor, event)
+    except ProcessorUnavailable:
+        # Not stored as handled: the processor sends it again later.
+        return _answer(503, "processor unavailable, send again later")
+    except IntegrityError:
+        return _answer(200, "duplicate")  # a concurrent delivery of the same event won
+    return _answer(200, outcome)
+
+
+async def _handle(
+    services: Services,
+    config: PaymentProcessorConfig,
+    processor: PaymentProcessor,
+    event: WebhookEvent,
+) -> str:
+    if await _seen(services, config.id, event.id):
+        return "duplicate"
+    attempt = await _attempt_of(services, config, event)
+    refunds: tuple[RefundInfo, ...] = ()
+    status = None
+    if event.kind is EventKind.REFUNDED and attempt is not None:
+        assert event.payment_reference is not None
+        # Network calls before any lock. The event may not list the refunds (Stripe's recent
+        # API versions do not), and the payment may not be recorded yet (events out of order).
+        listed = event.refunds
+        refunds = listed if listed is not None else await processor.refunds(event.payment_reference)
+        if attempt.status is not AttemptStatus.SUCCEEDED:
+            status = await processor.payment_status(event.payment_reference)
+    to_return: ChargeSucceeded | None = None
+    async with services.db.writer() as session, session.begin():
+        if await _seen_in(session, config.id, event.id):
+            return "duplicate"
+        session.add(HandledEvent(processor_id=config.id, event_id=event.id, event_type=event.type))
+        if attempt is None:
+            return "ignored"
+        invoice = await _locked_invoice(session, config, attempt.invoice_id)
+        attempt = await session.get_one(PaymentAttempt, attempt.id)
+        now = utcnow()
+        reference = event.payment_reference
+        assert reference is not None
+        if event.kind is EventKind.PAYMENT_SUCCEEDED:
+            charge = ChargeSucceeded(reference=reference, amount=event.amount or attempt.amount)
+            if _settle_success(invoice, attempt, charge) is Settlement.NOT_PAYABLE:
+                to_return = charge
+        elif event.kind is EventKind.PAYMENT_FAILED:
+            settle_decline(
+                invoice,
+                attempt,
+                reason=event.failure_reason or "the card was declined",
+                reference=reference,
+                actor_id=attempt.created_by_id,
+                now=now,
+            )
+        elif event.kind is EventKind.REFUNDED:
+            if isinstance(status, ChargeSucceeded):
+                _settle_success(invoice, attempt, status)  # the refund event came first
+            _record_refunds(invoice, reference, refunds)
+    if to_return is not None:
+        await return_charge(processor, to_return, attempt.invoice_id)
+    return "handled"
+
+
+def _settle_success(
+    invoice: Invoice, attempt: PaymentAttempt, charge: ChargeSucceeded
+) -> Settlement:
+    return settle_success(
+        invoice,
+        attempt,
+        reference=charge.reference,
+        amount=charge.amount,
+        actor_id=attempt.created_by_id,
+        now=utcnow(),
+    )
+
+
+def _record_refunds(invoice: Invoice, reference: str, refunds: tuple[RefundInfo, ...]) -> None:
+    """Refunds made at the processor that CareBill has not recorded (made in its dashboard,
+    or ours whose answer was lost), within our own cap: never more refunded than paid."""
+    payment = next((p for p in invoice.payments if p.processor_reference == reference), None)
+    if payment is None or payment.method is not PaymentMethodKind.CARD:
+        return
+    known = {r.processor_reference for r in invoice.refunds}
+    for refund in refunds:
+        if not refund.succeeded or refund.reference in known:
+            continue
+        try:
+            plan = invoice.refund_plan(refund.amount)
+            if [p.id for p, _ in plan] != [payment.id]:
+                raise DomainError(
+                    ErrorCode.VALIDATION, "it exceeds what is refundable on the card payment"
+                )
+            invoice.refund(
+                amount=refund.amount,
+                reason=REFUND_NOTE,
+                actor_id=None,
+                processor_references={payment.id: refund.reference},
+            )
+        except DomainError as refused:
+            log.warning(
+                "refund %s of payment %s not recorded on invoice %s: %s",
+                refund.reference,
+                reference,
+                invoice.id,
+                refused.message,
+            )
+
+
+async def _attempt_of(
+    services: Services, config: PaymentProcessorConfig, event: WebhookEvent
+) -> PaymentAttempt | None:
+    """The attempt an event is about, if it is one of ours made with this processor."""
+    if event.kind is EventKind.OTHER or event.payment_reference is None:
+        return None
+    async with services.db.reader() as session:
+        attempt = (
+            await session.execute(
+                select(PaymentAttempt).where(
+                    PaymentAttempt.processor_reference == event.payment_reference,
+                    PaymentAttempt.processor_id == config.id,
+                )
+            )
+        ).scalar_one_or_none()
+        if attempt is None:
+            # Our request timed out before we learnt the payment's id: the metadata tells.
+            attempt_id = event.metadata.get("carebill_attempt", "")
+            if attempt_id.isdigit():
+                found = await session.get(PaymentAttempt, int(attempt_id))
+                if (
+                    found is not None
+                    and found.processor_id == config.id
+                    and str(found.invoice_id) == event.metadata.get("carebill_invoice")
+                    and found.processor_reference in (None, event.payment_reference)
+                ):
+                    attempt = found
+    return attempt
+
+
+async def _seen(services: Services, processor_id: int, event_id: str) -> bool:
+    async with services.db.reader() as session:
+        return await _seen_in(session, processor_id, event_id)
+
+
+async def _seen_in(session: AsyncSession, processor_id: int, event_id: str) -> bool:
+    found = (
+        await session.execute(
+            select(HandledEvent.id).where(
+                HandledEvent.processor_id == processor_id, HandledEvent.event_id == event_id
+            )
+        )
+    ).first()
+    return found is not None
+
+
+async def _locked_invoice(
+    session: AsyncSession, config: PaymentProcessorConfig, invoice_id: int
+) -> Invoice:
+    return (
+        await session.execute(
+            select(Invoice)
+            .where(Invoice.id == invoice_id, Invoice.practice_id == config.practice_id)
+            .options(selectinload(Invoice.payments), selectinload(Invoice.refunds))
+            .with_for_update(of=Invoice)
+        )
+    ).scalar_one()
