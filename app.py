@@ -6,7 +6,9 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,9 +16,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.websocket_origin import normalize_origin
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.types.unset import UnsetType
 
+from adapters.broker import create_broker
 from adapters.crypto import Vault
 from adapters.database import Database
+from adapters.relay import Relay
+from resolvers.alerts import HUB_KEY, AlertHub
 from resolvers.context import Context, Services
 from resolvers.payments import close_payment_processors, install_payment_processors
 from resolvers.sessions import authenticate
@@ -34,8 +44,45 @@ def bearer_token(header: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def connection_token(params: object) -> str | None:
+    """The token in a websocket `connection_init` payload: `{"Authorization": "Bearer <t>"}`,
+    the key in any case; `authorization` or `token` may also hold the bare token."""
+    if not isinstance(params, dict):
+        return None
+    for key, value in params.items():
+        if str(key).lower() in ("authorization", "token") and isinstance(value, str):
+            return bearer_token(value) or value.strip() or None
+    return None
+
+
+@dataclass
+class SocketContext(Context):
+    """A websocket's context, for the whole connection: strawberry fills `connection_params`
+    from `connection_init`, then `on_ws_connect` authenticates it."""
+
+    connection_params: dict[str, Any] | None = None
+
+
+class LegacySocketHandler(BaseGraphQLWSHandler[Context, None]):
+    """Legacy `graphql-ws`: refuse a bad token with 4403 (as graphql-transport-ws does), not
+    with strawberry's 1011, which clients read as a server error and retry."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        view = self.view
+        if isinstance(view, CareBillGraphQL) and (payload is None or isinstance(payload, dict)):
+            self.context.connection_params = payload  # type: ignore[attr-defined]
+            if not await view.authenticate_socket(self.context):
+                await self.send_message({"type": "connection_error", "payload": {}})
+                await self.websocket.close(code=4403, reason="Forbidden")
+                return
+        await super().handle_connection_init(message)
+
+
 class CareBillGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our per-request context."""
+
+    graphql_ws_handler_class = LegacySocketHandler
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
@@ -48,6 +95,33 @@ class CareBillGraphQL(GraphQL[Context, None]):
         )
         # Set by the app's lifespan: nothing connects before the server starts.
         self.services: Services | None = None
+        # No origins configured, in development: a front end's dev server on this machine.
+        self.local_origins_allowed = not settings.allowed_origins and not settings.production
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """Cross-origin browser sockets (strawberry always lets same-origin and non-browser
+        ones through): those of CAREBILL_ALLOWED_ORIGINS; with none configured, in development
+        only, pages served from this machine on any port; in production, none."""
+        if not self.local_origins_allowed:
+            return super().is_websocket_origin_allowed(request, origin)
+        normalized = normalize_origin(origin)
+        host = urlsplit(normalized).hostname if normalized else None
+        return host in ("localhost", "127.0.0.1", "::1")
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """connection_init: a socket without a valid token gets nothing (closed with 4403)."""
+        if not await self.authenticate_socket(context):
+            raise ConnectionRejectionError({"message": "a valid bearer token is required"})
+        return UnsetType()  # the singleton UNSET: acknowledge without a payload
+
+    async def authenticate_socket(self, context: Context) -> bool:
+        """Authenticate a websocket from its connection_init payload (or, for non-browser
+        clients, its handshake's Authorization header)."""
+        if context.viewer is None:
+            token = connection_token(getattr(context, "connection_params", None)) or context.token
+            context.token = token
+            context.act_as(await authenticate(context.services, token))
+        return context.viewer is not None
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -57,6 +131,16 @@ class CareBillGraphQL(GraphQL[Context, None]):
             raise RuntimeError("the application's lifespan has not started")
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         token = bearer_token(request.headers.get("authorization"))
+        if isinstance(request, WebSocket):
+            # Authenticated once the client sends connection_init (`on_ws_connect`).
+            return SocketContext(
+                services=services,
+                viewer=None,
+                request_id=request_id[:64],
+                token=token,
+                request=request,
+                response=response,
+            )
         viewer = await authenticate(services, token) if token else None
         return Context(
             services=services,
@@ -78,15 +162,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         services = Services(settings=settings, db=db, vault=Vault(settings.secret_key))
         app.state.services = graphql.services = services
         install_payment_processors(services)
+        # The alert outbox: the relay publishes committed alerts through the broker, whose
+        # doorbells wake this process's subscriptions.
+        broker = create_broker(settings.redis_url)
+        await broker.start()
+        relay = Relay(db, broker)
+        relay.start()
+        recheck = max(settings.alert_recheck_seconds, 0.1)
+        services.extras[HUB_KEY] = AlertHub(broker=broker, recheck_seconds=recheck)
         try:
             yield
         finally:
+            await relay.stop()
+            await broker.close()
             graphql.services = None
             await close_payment_processors(services)
             await db.dispose()
 
     async def healthz(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+        services = graphql.services
+        hub = services.extras.get(HUB_KEY) if services is not None else None
+        subscribers = hub.live if isinstance(hub, AlertHub) else 0
+        return JSONResponse({"status": "ok", "alertSubscribers": subscribers})
 
     async def readyz(_request: Request) -> JSONResponse:
         services = graphql.services

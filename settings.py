@@ -38,6 +38,8 @@ class Settings:
     max_tokens: int = 2000
     max_page_size: int = 100
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
+    # How often an idle alert subscription re-checks its token (logout ends it) and its inbox.
+    alert_recheck_seconds: float = 10.0
 
     @property
     def production(self) -> bool:
@@ -71,4 +73,5 @@ class Settings:
             max_aliases=_int(env, "CAREBILL_MAX_ALIASES", 30),
             max_tokens=_int(env, "CAREBILL_MAX_TOKENS", 2000),
             allowed_origins=origins,
+            alert_recheck_seconds=_int(env, "CAREBILL_ALERT_RECHECK_MS", 10_000) / 1000,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 import strawberry
 from graphql import GraphQLError
@@ -18,7 +18,8 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import accounts, invoices, payments, practice, queries, reports
+from resolvers import accounts, alerts, invoices, payments, practice, queries, reports
+from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
 from schema.errors import PublicError
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
@@ -43,6 +44,7 @@ class Query:
     invoice: Invoice | None = strawberry.field(resolver=queries.invoice)
     billing_report: BillingReport = strawberry.field(resolver=reports.billing_report)
     aging_report: AgingReport = strawberry.field(resolver=reports.aging_report)
+    alerts: InvoiceAlertConnection = strawberry.field(resolver=alerts.alerts)
 
 
 @strawberry.type
@@ -71,6 +73,14 @@ class Mutation:
     void_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.void_invoice)
     refund_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.refund_invoice)
     pay_invoice: InvoicePayload = strawberry.mutation(resolver=payments.pay_invoice)
+    mark_alerts_read: int = strawberry.mutation(resolver=alerts.mark_alerts_read)
+
+
+@strawberry.type
+class Subscription:
+    invoice_alerts: AsyncGenerator[InvoiceAlert, None] = strawberry.subscription(
+        resolver=alerts.invoice_alerts
+    )
 
 
 def _is_public(error: GraphQLError) -> bool:
@@ -116,6 +126,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return CareBillSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Client, Invoice, Practice, PaymentProcessor],
         extensions=extensions,
         config=StrawberryConfig(scalar_map=SCALARS),

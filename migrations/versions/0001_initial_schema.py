@@ -167,6 +167,7 @@ def upgrade() -> None:
     sa.Column('invoice_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('commit_seq', sa.BigInteger(), nullable=True),
     sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_alerts_invoice_id_invoices')),
     sa.ForeignKeyConstraint(['practice_id'], ['practices.id'], name=op.f('fk_alerts_practice_id_practices'), ondelete='CASCADE'),
@@ -176,6 +177,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_alerts_invoice_id'), ['invoice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_practice_id'), ['practice_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_published_at'), ['published_at'], unique=False)
+        batch_op.create_index('ix_alerts_practice_id_commit_seq', ['practice_id', 'commit_seq'], unique=False)
+    _create_alert_commit_order()
 
     op.create_table('invoice_events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -310,7 +313,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_invoice_events_invoice_id'))
 
     op.drop_table('invoice_events')
+    _drop_alert_commit_order()
     with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_alerts_practice_id_commit_seq')
         batch_op.drop_index(batch_op.f('ix_alerts_published_at'))
         batch_op.drop_index(batch_op.f('ix_alerts_practice_id'))
         batch_op.drop_index(batch_op.f('ix_alerts_invoice_id'))
@@ -346,3 +351,39 @@ def downgrade() -> None:
     op.drop_table('users')
     op.drop_table('practices')
     # ### end Alembic commands ###
+
+
+# alerts.commit_seq: each alert's position in its practice's commit order (see models/alert.py).
+def _create_alert_commit_order() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("CREATE SEQUENCE alert_commit_seq")
+        op.execute(
+            """
+            CREATE FUNCTION alert_commit_order() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                -- Held until the commit is visible: commits of one practice take turns here.
+                PERFORM pg_advisory_xact_lock(20261127, NEW.practice_id);
+                UPDATE alerts SET commit_seq = nextval('alert_commit_seq') WHERE id = NEW.id;
+                RETURN NULL;
+            END $$
+            """
+        )
+        op.execute(
+            "CREATE CONSTRAINT TRIGGER alerts_commit_order AFTER INSERT ON alerts"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION alert_commit_order()"
+        )
+    else:
+        # SQLite serialises writing transactions: ids are drawn in commit order already.
+        op.execute(
+            "CREATE TRIGGER alerts_commit_order AFTER INSERT ON alerts BEGIN"
+            " UPDATE alerts SET commit_seq = NEW.id WHERE id = NEW.id; END"
+        )
+
+
+def _drop_alert_commit_order() -> None:
+    op.execute("DROP TRIGGER IF EXISTS alerts_commit_order" + (
+        " ON alerts" if op.get_bind().dialect.name == "postgresql" else ""
+    ))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS alert_commit_order()")
+        op.execute("DROP SEQUENCE IF EXISTS alert_commit_seq")

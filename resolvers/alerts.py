@@ -1,0 +1,254 @@
+"""Alerts: the `alerts` inbox, `markAlertsRead`, and the `invoiceAlerts` subscription.
+
+A viewer's inbox is the alerts of the invoices in the view of their active role, filtered in
+SQL. Its order is commit order (`Alert.commit_seq`, see models/alert.py): `alerts` pages it
+newest first, `invoiceAlerts` replays it oldest first from `after` and then follows it live.
+The subscription is one loop for both: read the inbox after the cursor, send, wait for the
+broker's doorbell (or a periodic re-check), repeat. The broker only says *that* something
+happened in the practice; what the viewer receives is always what the database shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+import strawberry
+from sqlalchemy import ColumnElement, CursorResult, Row, Select, and_, exists, func, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from adapters.broker import Broker
+from models import Alert, AlertRead, Invoice
+from models.base import UTCDateTime, utcnow
+from models.scope import Viewer, visible_invoices
+from resolvers.context import Context, Services
+from resolvers.sessions import is_active
+from schema.alerts import InvoiceAlert, InvoiceAlertConnection, alert_not_found
+from schema.context import Info, viewer_of
+from schema.errors import bad_input, unauthenticated
+from schema.node import decode_id
+from schema.pagination import Page, decode_cursor, encode_cursor, page_size
+
+HUB_KEY = "alerts"
+# Alerts sent per database read when a subscriber catches up.
+CATCH_UP_BATCH = 100
+# Subscription reads in flight per process: a thousand subscribers woken by one alert queue
+# here instead of exhausting the connection pool that HTTP requests need too.
+CONCURRENT_READS = 8
+
+
+@dataclass
+class AlertHub:
+    """What the alert subscriptions of one process share; built by the app's lifespan."""
+
+    broker: Broker
+    # How often an idle subscription re-checks its token and re-reads its inbox.
+    recheck_seconds: float = 10.0
+    reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_READS))
+    # Subscriptions past their starting point (what /healthz reports).
+    live: int = 0
+
+
+def alert_hub(services: Services) -> AlertHub:
+    hub = services.extras.get(HUB_KEY)
+    if not isinstance(hub, AlertHub):
+        raise RuntimeError("alert subscriptions need the application's lifespan")
+    return hub
+
+
+AlertRow = Row[Alert, Invoice, datetime | None]
+
+
+def _inbox(viewer: Viewer, *, unread_only: bool = False) -> list[ColumnElement[bool]]:
+    conditions = [
+        Alert.practice_id == viewer.practice_id,
+        Alert.commit_seq.is_not(None),
+        visible_invoices(viewer),
+    ]
+    if unread_only:
+        conditions.append(
+            ~exists().where(AlertRead.alert_id == Alert.id, AlertRead.user_id == viewer.user_id)
+        )
+    return conditions
+
+
+def _with_invoice_and_read(viewer: Viewer) -> Select[Alert, Invoice, datetime | None]:
+    """Alerts with their invoice (one query primes the invoice loader) and the viewer's read."""
+    return (
+        select(Alert, Invoice, AlertRead.read_at)
+        .join(Invoice, Invoice.id == Alert.invoice_id)
+        .outerjoin(
+            AlertRead, and_(AlertRead.alert_id == Alert.id, AlertRead.user_id == viewer.user_id)
+        )
+    )
+
+
+def _wrap(ctx: Context, rows: Sequence[AlertRow]) -> list[InvoiceAlert]:
+    loaders = ctx.loaders
+    for _alert, invoice, _read_at in rows:
+        loaders.invoices.prime(invoice.id, invoice)
+    return [InvoiceAlert(row=alert, read_at_value=read_at) for alert, _invoice, read_at in rows]
+
+
+async def _position(ctx: Context, viewer: Viewer, global_id: str) -> int:
+    """The commit position of an alert in the viewer's inbox; NOT_FOUND for anything else."""
+    pk = decode_id(global_id, "InvoiceAlert")
+    if pk is None:
+        raise alert_not_found()
+    async with ctx.db.reader() as session:
+        seq = (
+            await session.execute(
+                select(Alert.commit_seq)
+                .join(Invoice, Invoice.id == Alert.invoice_id)
+                .where(Alert.id == pk, *_inbox(viewer))
+            )
+        ).scalar_one_or_none()
+    if seq is None:
+        raise alert_not_found()
+    return seq
+
+
+async def alerts(
+    info: Info,
+    after: str | None = None,
+    first: int | None = None,
+    unread_only: bool = False,
+) -> InvoiceAlertConnection:
+    """The viewer's inbox, newest first (commit order), optionally only what is unread."""
+    viewer = viewer_of(info)
+    ctx = info.context
+    limit = page_size(first, ctx.settings.max_page_size)
+    conditions = _inbox(viewer, unread_only=unread_only)
+    page = _with_invoice_and_read(viewer).where(*conditions)
+    if after is not None:
+        (before_seq,) = decode_cursor(after, 1)
+        if not isinstance(before_seq, int):
+            raise bad_input("`after` is not a cursor this API gave out")
+        page = page.where(Alert.commit_seq < before_seq)
+    page = page.order_by(Alert.commit_seq.desc()).limit(limit + 1)
+    counts = (
+        select(func.count(), func.count(AlertRead.id))
+        .select_from(Alert)
+        .join(Invoice, Invoice.id == Alert.invoice_id)
+        .outerjoin(
+            AlertRead, and_(AlertRead.alert_id == Alert.id, AlertRead.user_id == viewer.user_id)
+        )
+        .where(*_inbox(viewer))
+    )
+    async with ctx.db.reader() as session:
+        total, read = (await session.execute(counts)).one()
+        rows = (await session.execute(page)).all()
+    unread = int(total) - int(read)
+    items = _wrap(ctx, rows[:limit])
+    return InvoiceAlertConnection.of(
+        Page(
+            items=[(encode_cursor([a.row.commit_seq]), a) for a in items],
+            has_next_page=len(rows) > limit,
+            total_count=unread if unread_only else int(total),
+        ),
+        unread_count=unread,
+    )
+
+
+async def mark_alerts_read(info: Info, up_to: strawberry.ID) -> int:
+    """Mark every alert of the inbox up to `upTo` (in inbox order) read for this user; returns
+    how many were not read before. NOT_FOUND (top-level) when `upTo` is not in the inbox."""
+    viewer = viewer_of(info)
+    ctx = info.context
+    position = await _position(ctx, viewer, up_to)
+    chosen = (
+        select(Alert.id, literal(viewer.user_id), literal(utcnow(), UTCDateTime()))
+        .join(Invoice, Invoice.id == Alert.invoice_id)
+        .where(*_inbox(viewer, unread_only=True), Alert.commit_seq <= position)
+    )
+    insert = pg_insert if not ctx.db.is_sqlite else sqlite_insert
+    statement = (
+        insert(AlertRead)
+        .from_select(["alert_id", "user_id", "read_at"], chosen)
+        # A concurrent markAlertsRead may have marked some of them: count each mark once.
+        .on_conflict_do_nothing(index_elements=["alert_id", "user_id"])
+    )
+    async with ctx.db.writer() as session, session.begin():
+        result = cast(CursorResult[Any], await session.execute(statement))
+    return int(result.rowcount)
+
+
+async def _still_valid(ctx: Context, hub: AlertHub, viewer: Viewer) -> bool:
+    """The token behind the subscription is still a valid session (logout ends it)."""
+    current = ctx.viewer
+    if current is None or current.session_id != viewer.session_id:
+        return False  # logged out (or switched role) over this very socket
+    async with hub.reads:
+        return await is_active(ctx.services, viewer.session_id)
+
+
+async def _start(ctx: Context, viewer: Viewer, after: str | None) -> int:
+    """The cursor to follow from: `after`'s position, or the practice's latest (live only)."""
+    if after is not None:
+        return await _position(ctx, viewer, after)
+    async with ctx.db.reader() as session:
+        latest = (
+            await session.execute(
+                select(func.coalesce(func.max(Alert.commit_seq), 0)).where(
+                    Alert.practice_id == viewer.practice_id
+                )
+            )
+        ).scalar_one()
+    return int(latest or 0)
+
+
+async def _after(ctx: Context, hub: AlertHub, viewer: Viewer, cursor: int) -> list[AlertRow]:
+    statement = (
+        _with_invoice_and_read(viewer)
+        .where(*_inbox(viewer), Alert.commit_seq > cursor)
+        .order_by(Alert.commit_seq)
+        .limit(CATCH_UP_BATCH)
+    )
+    async with hub.reads, ctx.db.reader() as session:
+        return list((await session.execute(statement)).all())
+
+
+async def invoice_alerts(
+    info: Info, after: strawberry.ID | None = None
+) -> AsyncGenerator[InvoiceAlert, None]:
+    """Every alert of the viewer's inbox committed after `after` (oldest first), then each new
+    one as it commits — exactly once, in commit order. Ends with UNAUTHENTICATED when the
+    token is revoked or expires."""
+    ctx = info.context
+    viewer = viewer_of(info)
+    hub = alert_hub(ctx.services)
+    if not await _still_valid(ctx, hub, viewer):
+        raise unauthenticated()
+    # Listen before reading the starting point, so that no doorbell falls in between.
+    bell = hub.broker.subscribe(viewer.practice_id)
+    started = False
+    try:
+        cursor = await _start(ctx, viewer, after)
+        hub.live += 1
+        started = True
+        while True:
+            batch = await _after(ctx, hub, viewer, cursor)
+            if batch:
+                if not await _still_valid(ctx, hub, viewer):
+                    raise unauthenticated()
+                # Fresh loaders: the connection's context outlives many alerts, and each
+                # alert must show its invoice as it is now.
+                ctx.act_as(ctx.viewer)
+                for alert in _wrap(ctx, batch):
+                    yield alert
+                    assert alert.row.commit_seq is not None
+                    cursor = alert.row.commit_seq
+                if len(batch) == CATCH_UP_BATCH:
+                    continue
+            # Spread the idle re-checks of many subscribers over time.
+            pause = hub.recheck_seconds * random.uniform(0.8, 1.2)  # noqa: S311
+            if not await bell.wait(pause) and not await _still_valid(ctx, hub, viewer):
+                raise unauthenticated()
+    finally:
+        hub.live -= started
+        bell.close()
