@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import strawberry
+from sqlalchemy import select
 
+from models import Invoice as InvoiceRow
+from models import Payment as PaymentRow
+from models import Refund as RefundRow
 from models.enums import Role as DomainRole
+from models.scope import visible_invoices
 from resolvers.reads import InvoiceQuery, list_clients, list_invoices
 from schema.clients import Client, ClientConnection
 from schema.context import Info, viewer_of
-from schema.invoices import Invoice, InvoiceConnection, InvoiceFilter
+from schema.invoices import Invoice, InvoiceConnection, InvoiceFilter, Payment, Refund
 from schema.node import Node, decode_any, decode_id
 from schema.practice import PaymentProcessor, Practice
 from schema.users import User, Viewer
@@ -88,4 +93,25 @@ async def node(info: Info, id: strawberry.ID) -> Node | None:
     if type_name == "PaymentProcessor" and current.role is DomainRole.ADMIN:
         processors = await loaders.processors.load(current.practice_id)
         return next((PaymentProcessor(row=p) for p in processors if p.id == pk), None)
+    if type_name in ("Payment", "Refund"):
+        return await _payment_or_refund(info, type_name, pk)
     return None
+
+
+async def _payment_or_refund(info: Info, type_name: str, pk: int) -> Node | None:
+    """A payment or refund of an invoice within the viewer's view."""
+    model: type[PaymentRow] | type[RefundRow] = PaymentRow if type_name == "Payment" else RefundRow
+    statement = (
+        select(model, InvoiceRow.currency)
+        .join(InvoiceRow, InvoiceRow.id == model.invoice_id)
+        .where(model.id == pk, visible_invoices(viewer_of(info)))
+    )
+    async with info.context.db.reader() as session:
+        found = (await session.execute(statement)).first()
+    if found is None:
+        return None
+    row, currency = found
+    if isinstance(row, PaymentRow):
+        return Payment(row=row, currency=currency)
+    assert isinstance(row, RefundRow)
+    return Refund(row=row, currency=currency)

@@ -12,6 +12,7 @@ from models.enums import InvoiceStatus
 from models.scope import Viewer, visible_client_ids, visible_invoices
 from resolvers.context import Context
 from schema.errors import PublicError, bad_input
+from schema.node import MAX_PK
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 
 
@@ -24,9 +25,8 @@ class InvoiceQuery:
     sent_to: datetime | None = None
 
 
-# Row ids are 32-bit INTEGER columns: a larger number in a cursor would reach the database
-# as an out-of-range parameter (an error on PostgreSQL, an overflow on SQLite).
-_MAX_ID = 2**31 - 1
+# Longest search worth running: an email address is at most 254 characters.
+MAX_SEARCH_LENGTH = 254
 
 
 def _bad_cursor() -> PublicError:
@@ -34,8 +34,9 @@ def _bad_cursor() -> PublicError:
 
 
 def _cursor_id(value: object) -> int:
-    # bool is an int in Python; JSON `true` is not an id.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_ID:
+    # bool is an int in Python; JSON `true` is not an id. Ids are 32-bit INTEGER columns: a
+    # larger number would reach the database as an out-of-range parameter.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_PK:
         raise _bad_cursor()
     return value
 
@@ -96,10 +97,19 @@ async def list_clients(
     """Clients in the viewer's view, by name then id; `search` matches name or email."""
     limit = page_size(first, ctx.settings.max_page_size)
     conditions: list[ColumnElement[bool]] = [visible_client_ids(viewer)]
-    if search and search.strip():
-        pattern = f"%{search.strip().lower()}%"
+    term = (search or "").strip().lower()
+    if len(term) > MAX_SEARCH_LENGTH:
+        # Also SQLite refuses LIKE patterns over 50 000 bytes (an unexpected error otherwise).
+        raise bad_input(f"`search` must be at most {MAX_SEARCH_LENGTH} characters")
+    if term:
+        # The user's % and _ are characters to find, not wildcards.
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
         conditions.append(
-            or_(func.lower(User.name).like(pattern), func.lower(User.email).like(pattern))
+            or_(
+                func.lower(User.name).like(pattern, escape="\\"),
+                func.lower(User.email).like(pattern, escape="\\"),
+            )
         )
     base = select(User).join(Membership, Membership.user_id == User.id).where(*conditions)
     page = base

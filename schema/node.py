@@ -8,6 +8,8 @@ from typing import Any
 
 import strawberry
 
+MAX_PK = 2**31 - 1
+
 
 @strawberry.interface(description="An object with a global, opaque id")
 class Node:
@@ -31,7 +33,9 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     except (binascii.Error, UnicodeError, ValueError):
         return None
     type_name, sep, pk = raw.partition(":")
-    if not sep or not pk.isdigit() or len(pk) > 18:
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), within the 32-bit INTEGER
+    # of our primary keys: a larger number would reach PostgreSQL as an out-of-range parameter.
+    if not sep or not pk.isascii() or not pk.isdigit() or len(pk) > 10 or int(pk) > MAX_PK:
         return None
     return type_name, int(pk)
 
