@@ -149,7 +149,9 @@ class ProcessorOptions:
 
     api_base: str | None = None  # another server than the processor's own (a test server)
     timeout_seconds: float = 20.0
-    network_retries: int = 1
+    # Our callers retry with the same idempotency key (the client's next request); one call is
+    # one request, so how long it may take is known (the payment attempt's lease).
+    network_retries: int = 0
 
     @property
     def longest_call_seconds(self) -> float:

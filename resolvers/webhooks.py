@@ -124,7 +124,11 @@ async def _handle(
         assert reference is not None
         if event.kind is EventKind.PAYMENT_SUCCEEDED:
             charge = ChargeSucceeded(reference=reference, amount=event.amount or attempt.amount)
-            if _settle_success(invoice, attempt, charge) is Settlement.NOT_PAYABLE:
+            # A second charge for one attempt, or one the invoice cannot take: give it back.
+            if (
+                _duplicate_charge(invoice, attempt, reference)
+                or _settle_success(invoice, attempt, charge) is Settlement.NOT_PAYABLE
+            ):
                 to_return = charge
         elif event.kind is EventKind.PAYMENT_FAILED:
             settle_decline(
@@ -136,7 +140,9 @@ async def _handle(
                 now=now,
             )
         elif event.kind is EventKind.REFUNDED:
-            if isinstance(status, ChargeSucceeded):
+            if isinstance(status, ChargeSucceeded) and not _duplicate_charge(
+                invoice, attempt, reference
+            ):
                 _settle_success(invoice, attempt, status)  # the refund event came first
             _record_refunds(invoice, reference, refunds)
     if to_return is not None:
@@ -154,6 +160,14 @@ def _settle_success(
         amount=charge.amount,
         actor_id=attempt.created_by_id,
         now=utcnow(),
+    )
+
+
+def _duplicate_charge(invoice: Invoice, attempt: PaymentAttempt, reference: str) -> bool:
+    """A second successful charge for one attempt, which settled with another one. Stripe
+    cannot make it (the idempotency key returns the first); a server that ignores keys can."""
+    return attempt.processor_reference not in (None, reference) and not any(
+        p.processor_reference == reference for p in invoice.payments
     )
 
 
@@ -213,7 +227,6 @@ async def _attempt_of(
                     found is not None
                     and found.processor_id == config.id
                     and str(found.invoice_id) == event.metadata.get("carebill_invoice")
-                    and found.processor_reference in (None, event.payment_reference)
                 ):
                     attempt = found
     return attempt

@@ -31,6 +31,7 @@ import httpx
 import pytest
 from aiohttp import web
 
+from schema.node import encode_id
 from tests.api import Api
 from tests.factories import World
 
@@ -307,3 +308,31 @@ async def deliver(api: Api, path: str, body: bytes, signature: str | None) -> ht
     if signature is not None:
         headers["Stripe-Signature"] = signature
     return await api.http.post(path, content=body, headers=headers)
+
+
+PAY_INVOICE = """
+mutation($input: PayInvoiceInput!) {
+  payInvoice(input: $input) {
+    invoice { status }
+    requiresAction
+    paymentClientSecret
+    errors { code field message }
+  }
+}
+"""
+
+
+async def pay_by_card(
+    api: Api, world: World, invoice_id: int, payment_method: str, key: str | None = None
+) -> dict[str, Any]:
+    """The invoice's client (c1) pays it with `payment_method`; the payInvoice payload."""
+    variables = {
+        "input": {
+            "invoiceId": encode_id("Invoice", invoice_id),
+            "paymentMethodId": payment_method,
+            "idempotencyKey": key,
+        }
+    }
+    data = await api.data(PAY_INVOICE, variables, await world.token(world.c1, "CLIENT"))
+    payload: dict[str, Any] = data["payInvoice"]
+    return payload
