@@ -167,12 +167,13 @@ class RedisBroker:
         self.fanout = Fanout()
         self.channel = channel
         self.max_backoff = max_backoff
-        no_retry = Retry(NoBackoff(), 0)
+        # Publishing retries once at once (a pooled connection may have died while Redis
+        # restarted); beyond that the relay keeps the alerts pending and retries later.
         self._publisher = Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=2, retry=no_retry
+            url, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 1)
         )
         self._listener_client = Redis.from_url(
-            url, socket_connect_timeout=2, socket_timeout=None, retry=no_retry
+            url, socket_connect_timeout=2, socket_timeout=None, retry=Retry(NoBackoff(), 0)
         )
         self._listener: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()

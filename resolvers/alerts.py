@@ -21,6 +21,7 @@ import strawberry
 from sqlalchemy import ColumnElement, CursorResult, Row, Select, and_, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from adapters.broker import Broker
 from models import Alert, AlertRead, Invoice
@@ -71,8 +72,10 @@ def _inbox(viewer: Viewer, *, unread_only: bool = False) -> list[ColumnElement[b
         visible_invoices(viewer),
     ]
     if unread_only:
+        # An alias: markAlertsRead selects from this inside INSERT INTO alert_reads.
+        read = aliased(AlertRead)
         conditions.append(
-            ~exists().where(AlertRead.alert_id == Alert.id, AlertRead.user_id == viewer.user_id)
+            ~exists().where(read.alert_id == Alert.id, read.user_id == viewer.user_id)
         )
     return conditions
 
