@@ -243,13 +243,16 @@ def _built(practice: Practice, number: int, spec: InvoiceSpec) -> Invoice:
     )
     actor = spec.provider.id
     for amount, at in spec.payments:
-        invoice.record_payment(
+        payment = invoice.record_payment(
             amount=amount or invoice.amounts().due,
             method=PaymentMethodKind.CASH,
             actor_id=actor,
             received_at=at,
             now=at,
         )
+        # Provisional ids in payment order (refunds name the payment they return); the real
+        # ones come from the database and replace them in `bulk_invoices`.
+        payment.id = len(invoice.payments)
     for amount, at in spec.refunds:
         invoice.refund(amount=amount, reason="test", actor_id=actor, now=at)
     if spec.close == "forgive":
@@ -295,19 +298,26 @@ async def bulk_invoices(world: World, specs: Sequence[InvoiceSpec]) -> list[int]
             for invoice_id, inv in zip(ids, built, strict=True)
             for p in inv.payments
         ]
+        real_payment_id: dict[tuple[int, int], int] = {}
+        if payments:
+            table = Payment.metadata.tables["payments"]
+            result = await session.execute(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), payments
+            )
+            provisional = [(i, p.id) for i, inv in enumerate(built) for p in inv.payments]
+            real_payment_id = dict(zip(provisional, result.scalars(), strict=True))
         refunds = [
             {
                 "invoice_id": invoice_id,
+                "payment_id": real_payment_id[(i, r.payment_id)] if r.payment_id else None,
                 "amount": r.amount,
                 "reason": r.reason,
                 "created_by_id": r.created_by_id,
                 "created_at": r.created_at,
             }
-            for invoice_id, inv in zip(ids, built, strict=True)
+            for i, (invoice_id, inv) in enumerate(zip(ids, built, strict=True))
             for r in inv.refunds
         ]
-        if payments:
-            await session.execute(insert(Payment.metadata.tables["payments"]), payments)
         if refunds:
             await session.execute(insert(Refund.metadata.tables["refunds"]), refunds)
     return ids
