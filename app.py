@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -97,6 +98,18 @@ class CareBillGraphQL(GraphQL[Context, None]):
         self.services: Services | None = None
         # No origins configured, in development: a front end's dev server on this machine.
         self.local_origins_allowed = not settings.allowed_origins and not settings.production
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """A request body is one JSON object (an array, a batch, is refused next). Strawberry's
+        own parser answers 500 to other JSON (a bare string) and to bodies that are not UTF-8
+        or nest too deep; those are the client's mistakes: 400."""
+        try:
+            document = self.decode_json(data)
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+        if not isinstance(document, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object")
+        return document
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Cross-origin browser sockets (strawberry always lets same-origin and non-browser

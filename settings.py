@@ -72,6 +72,7 @@ class Settings:
             max_query_depth=_int(env, "CAREBILL_MAX_QUERY_DEPTH", 10),
             max_aliases=_int(env, "CAREBILL_MAX_ALIASES", 30),
             max_tokens=_int(env, "CAREBILL_MAX_TOKENS", 2000),
+            max_page_size=_int(env, "CAREBILL_MAX_PAGE_SIZE", 100),
             allowed_origins=origins,
             alert_recheck_seconds=_int(env, "CAREBILL_ALERT_RECHECK_MS", 10_000) / 1000,
         )

@@ -21,7 +21,6 @@ from strawberry.types import ExecutionContext
 from resolvers import accounts, alerts, invoices, payments, practice, queries, reports
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
-from schema.errors import PublicError
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
 from schema.node import Node
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
@@ -84,8 +83,14 @@ class Subscription:
 
 
 def _is_public(error: GraphQLError) -> bool:
-    # Parse and validation errors have no original error; ours are PublicError.
-    return error.original_error is None or isinstance(error.original_error, PublicError)
+    """Parse and validation errors have no original error; ours are PublicError (a GraphQLError).
+    Variables that do not coerce to their type (a string for an Int, 2**70, a bad BigInt) fail
+    before execution, without a path, wrapping the scalar's GraphQLError or ValueError: the
+    client's mistake, shown as is rather than masked as an internal error."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    return error.path is None and isinstance(original, ValueError | TypeError)
 
 
 class LoggedMaskErrors(MaskErrors):
