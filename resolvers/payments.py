@@ -12,6 +12,9 @@ No lock is held while the processor is called. A payment goes in three steps:
 An attempt left open (the processor timed out, the customer must authenticate, a server died)
 is resolved first by the next request: its payment is looked up, or its request replayed with
 the same key and parameters, so the processor returns the first result instead of charging again.
+So a retry that brings another card after an outage may end up paid by the first card (the one
+the outage left in doubt) — never by both. A payment still waiting for 3-D Secure is cancelled
+when the customer brings another card.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from adapters.crypto import DecryptionError
 from adapters.payment_processor import (
     ChargeDeclined,
     ChargePending,
@@ -104,7 +108,13 @@ def payment_processors(services: Services) -> PaymentProcessors:
 
 def processor_of(services: Services, config: PaymentProcessorConfig) -> PaymentProcessor:
     """The practice's account at its processor, from its decrypted credentials."""
-    credentials = services.vault.decrypt(config.encrypted_credentials)
+    try:
+        credentials = services.vault.decrypt(config.encrypted_credentials)
+    except DecryptionError:
+        raise DomainError(
+            ErrorCode.NOT_CONFIGURED,
+            "the payment processor's credentials cannot be read; configure it again",
+        ) from None
     return payment_processors(services).processor(config.type, credentials)
 
 
@@ -145,7 +155,7 @@ class _Work:
 
     invoice_id: int
     attempt_id: int
-    config: PaymentProcessorConfig
+    processor: PaymentProcessor
     request: ChargeRequest  # the attempt's own request: replayed exactly as first sent
     reference: str | None  # the processor's id of the payment, when already known
     resolving: AttemptStatus | None  # the open attempt being resolved; None = a new attempt
@@ -175,13 +185,12 @@ async def pay_invoice(info: Info, input: PayInvoiceInput) -> InvoicePayload:
         step = await _claim(info, viewer, input.invoice_id, method, claim)
         if isinstance(step, InvoicePayload):
             return step
-        processor = processor_of(info.context.services, step.config)
         answer: ChargeResult | ProcessorUnavailable | ProcessorRefused
         try:
-            answer = await _ask(processor, step)
+            answer = await _ask(step.processor, step)
         except (ProcessorUnavailable, ProcessorRefused) as error:
             answer = error
-        payload = await _settle(info, viewer, step, answer, claim, processor)
+        payload = await _settle(info, viewer, step, answer, claim)
         if payload is not None:
             return payload
     raise _CONCURRENT
@@ -193,7 +202,8 @@ async def _claim(
     """Step 1: lock, authorise, and commit the attempt before anyone calls the processor."""
     now = utcnow()
     services = info.context.services
-    lease = timedelta(seconds=payment_processors(services).options.longest_call_seconds)
+    # A request makes at most two calls (where an open payment stands, then cancel it).
+    lease = timedelta(seconds=2 * payment_processors(services).options.longest_call_seconds)
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, invoice_id)
@@ -209,6 +219,7 @@ async def _claim(
                 raise DomainError(
                     ErrorCode.NOT_CONFIGURED, "this practice does not take card payments yet"
                 )
+            processor = processor_of(services, config)  # before anything is claimed
             attempt = await _open_attempt(session, invoice.id)
             if attempt is not None and attempt.in_flight(now):
                 raise DomainError(
@@ -240,7 +251,7 @@ async def _claim(
             work = _Work(
                 invoice_id=invoice.id,
                 attempt_id=attempt.id,
-                config=config,
+                processor=processor,
                 request=request,
                 reference=attempt.processor_reference,
                 resolving=resolving,
@@ -317,7 +328,6 @@ async def _settle(
     work: _Work,
     answer: ChargeResult | ProcessorUnavailable | ProcessorRefused,
     claim: Claim | None,
-    processor: PaymentProcessor,
 ) -> InvoicePayload | None:
     """Step 3: record the answer. None = the open attempt is resolved, make a new one."""
     now = utcnow()
@@ -393,7 +403,7 @@ async def _settle(
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
     if to_return is not None:
-        await return_charge(processor, to_return, work.invoice_id)
+        await return_charge(work.processor, to_return, work.invoice_id)
     if error is not None:
         raise error
     return payload

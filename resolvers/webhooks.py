@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from adapters.crypto import DecryptionError
 from adapters.payment_processor import (
     ChargeSucceeded,
     EventKind,
@@ -79,7 +78,7 @@ async def handle_webhook(
     try:
         processor = processor_of(services, config)
         event = processor.parse_event(body, headers)
-    except (InvalidSignature, DecryptionError):
+    except (InvalidSignature, DomainError):  # a bad signature, or unreadable credentials
         return _answer(400, "invalid signature")
     try:
         outcome = await _handle(services, config, processor, event)
