@@ -89,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-email", required=True)
     create.add_argument("--admin-name", required=True)
     create.add_argument("--password", help="the admin's password (prompted when omitted)")
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL) to stdout")
     return root
 
 
@@ -103,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             _seed(settings)
         elif args.command == "serve":
             _serve(settings, args.host, args.port, args.workers)
+        elif args.command == "export-schema":
+            from schema.export import main as export_schema
+
+            export_schema()
         else:
             _create_practice(settings, args)
     except SettingsError as exc:
