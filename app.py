@@ -27,6 +27,7 @@ from adapters.broker import create_broker
 from adapters.crypto import Vault
 from adapters.database import Database
 from adapters.relay import Relay
+from resolvers import exports
 from resolvers.alerts import HUB_KEY, AlertHub
 from resolvers.context import Context, Services
 from resolvers.payments import close_payment_processors, install_payment_processors
@@ -220,11 +221,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         return JSONResponse(answer.body, status_code=answer.status)
 
+    async def export(request: Request) -> Response:
+        """A CSV export (see resolvers/exports.py) for the viewer of the bearer token."""
+        handler = exports.HANDLERS.get(request.path_params["name"])
+        if handler is None:
+            return JSONResponse({"error": "no such export"}, status_code=404)
+        services = graphql.services
+        if services is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        token = bearer_token(request.headers.get("authorization"))
+        return await handler(services, await authenticate(services, token), request)
+
     routes: list[Any] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/webhooks/{processor_type}/{processor_id}", webhook, methods=["POST"]),
+        Route("/exports/{name}", export),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -42,3 +42,10 @@ class Money:
         number = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
         symbol = _SYMBOLS.get(self.currency)
         return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {self.currency}"
+
+    def decimal(self) -> str:
+        """The amount in major units as a plain number, e.g. `1234.50` (for CSV files)."""
+        exponent = _EXPONENTS.get(self.currency, 2)
+        sign = "-" if self.amount < 0 else ""
+        units, minor = divmod(abs(self.amount), 10**exponent)
+        return f"{sign}{units}" + (f".{minor:0{exponent}d}" if exponent else "")

@@ -166,13 +166,13 @@ def _with_amounts(scoped: CTE) -> CTE:
     """`scoped` invoices with `paid` and `refunded`, each a GROUP BY over the payment and
     refund rows of those invoices only."""
     paid = (
-        select(Payment.invoice_id, func.sum(Payment.amount).label("amount"))
+        select(Payment.invoice_id, _total(Payment.amount).label("amount"))
         .join(scoped, scoped.c.id == Payment.invoice_id)
         .group_by(Payment.invoice_id)
         .subquery("paid")
     )
     refunded = (
-        select(Refund.invoice_id, func.sum(Refund.amount).label("amount"))
+        select(Refund.invoice_id, _total(Refund.amount).label("amount"))
         .join(scoped, scoped.c.id == Refund.invoice_id)
         .group_by(Refund.invoice_id)
         .subquery("refunded")

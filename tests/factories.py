@@ -217,6 +217,7 @@ class InvoiceSpec:
     refunds: tuple[tuple[int | None, datetime], ...] = ()
     close: Literal["forgive", "void"] | None = None
     closed_at: datetime | None = None
+    description: str = "Session"
 
 
 def _built(practice: Practice, number: int, spec: InvoiceSpec) -> Invoice:
@@ -235,7 +236,7 @@ def _built(practice: Practice, number: int, spec: InvoiceSpec) -> Invoice:
         setting,
         provider_id=spec.provider.id,
         client_id=spec.client.id,
-        description="Session",
+        description=spec.description,
         amount=spec.amount,
         due_date=None,
         today=spec.sent_at.date(),
