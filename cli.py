@@ -70,7 +70,7 @@ def _create_practice(settings: Settings, args: argparse.Namespace) -> None:
             await db.dispose()
 
     practice_id = asyncio.run(run())
-    print(f"practice {practice_id} created; {args.admin_email} is its ADMIN")
+    print(f"practice {practice_id} created; {args.admin_email.strip().lower()} is its ADMIN")
 
 
 def parser() -> argparse.ArgumentParser:

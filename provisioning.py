@@ -188,8 +188,14 @@ async def create_practice(
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     currency = currency.strip().upper()
-    if not name.strip():
+    name, admin_name = name.strip(), admin_name.strip()
+    # The columns' limits: on PostgreSQL a longer value would fail in the INSERT.
+    if not name:
         raise ValueError("the practice needs a name")
+    if len(name) > 200:
+        raise ValueError("the practice's name must be at most 200 characters")
+    if not 1 <= len(admin_name) <= 200:
+        raise ValueError("the admin needs a name of at most 200 characters")
     if not is_valid_currency(currency):
         raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
     try:
@@ -197,18 +203,16 @@ async def create_practice(
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"{time_zone!r} is not an IANA time zone") from None
     email = admin_email.strip().lower()
-    if "@" not in email:
+    if "@" not in email or len(email) > 254:
         raise ValueError(f"{admin_email!r} is not an email address")
     if len(admin_password) < 8:
         raise ValueError("the password must have at least 8 characters")
     async with db.writer() as session, session.begin():
-        practice = Practice(name=name.strip(), currency=currency, time_zone=time_zone)
+        practice = Practice(name=name, currency=currency, time_zone=time_zone)
         session.add(practice)
         user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
         if user is None:
-            user = User(
-                email=email, name=admin_name.strip(), password_hash=hash_password(admin_password)
-            )
+            user = User(email=email, name=admin_name, password_hash=hash_password(admin_password))
             session.add(user)
         await session.flush()
         session.add(Membership(user_id=user.id, practice_id=practice.id, role=Role.ADMIN))
