@@ -217,9 +217,11 @@ class Invoice(Node):
         rows = await info.context.loaders.events.load(self.row.id)
         return [InvoiceEvent(row=r, currency=self.row.currency) for r in rows]
 
-    @strawberry.field(description="The viewer may pay it by card now")
+    @strawberry.field(description="The viewer may pay it by card now (a processor is configured)")
     async def can_pay(self, info: Info) -> bool:
-        return await self._can(info, Operation.PAY)
+        if not await self._can(info, Operation.PAY):
+            return False
+        return bool(await info.context.loaders.processors.load(self.row.practice_id))
 
     @strawberry.field
     async def can_record_payment(self, info: Info) -> bool:

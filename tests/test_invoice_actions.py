@@ -9,6 +9,15 @@ from tests.api import Api
 from tests.factories import World
 from tests.lifecycle import FORGIVE, INVOICE, RECORD, REFUND, VOID, gid, mutate, snapshot
 
+CONFIGURE_STRIPE = """mutation { configurePaymentProcessor(input: {type: STRIPE,
+  secretKey: "sk_test_abcdefghijkl", webhookSecret: "whsec_abcdefghijkl"}) {
+  paymentProcessor { id } errors { code } } }"""
+
+
+async def configure_stripe(api: Api, admin_token: str) -> None:
+    data = await api.data(CONFIGURE_STRIPE, token=admin_token)
+    assert data["configurePaymentProcessor"]["errors"] == []
+
 
 async def test_partial_then_full_payment(api: Api, world: World) -> None:
     invoice_id = await world.invoice(amount=10_000)
@@ -275,6 +284,14 @@ async def test_who_may_manage_an_invoice(api: Api, world: World, other_world: Wo
 
 async def test_capability_flags_follow_the_viewer(api: Api, world: World) -> None:
     invoice_id = await world.invoice(world.c1, world.provider, amount=1_000)
+    query = "query($id: ID!) { invoice(id: $id) { %s } }"
+    client = await world.token(world.c1, "CLIENT")
+
+    # nothing to pay with until the admin configures a processor
+    data = await api.data(query % "canPay", {"id": gid("Invoice", invoice_id)}, token=client)
+    assert data["invoice"] == {"canPay": False}
+    await configure_stripe(api, await world.token(world.admin, "ADMIN"))
+
     flags = "canPay canRecordPayment canForgive canVoid canRefund"
     expected = {
         (world.c1, "CLIENT"): [True, False, False, False, False],
@@ -283,11 +300,7 @@ async def test_capability_flags_follow_the_viewer(api: Api, world: World) -> Non
     }
     for (person, role), values in expected.items():
         token = await world.token(person, role)
-        data = await api.data(
-            f"query($id: ID!) {{ invoice(id: $id) {{ {flags} }} }}",
-            {"id": gid("Invoice", invoice_id)},
-            token=token,
-        )
+        data = await api.data(query % flags, {"id": gid("Invoice", invoice_id)}, token=token)
         assert list(data["invoice"].values()) == values, (person, role)
 
 
