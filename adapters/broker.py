@@ -1,10 +1,12 @@
 """The alert broker: tells every server process that a practice has new alerts.
 
-A notification carries only "something new in practice P" (and, as a hint, up to which
-position). It is a doorbell, never the alert itself: a subscriber that hears it re-reads its own
-inbox from the database after its cursor, so the database alone decides what it may see, a
-lost or repeated notification can delay an alert but never drop or double it, and catch-up and
-live delivery are one code path.
+A notification carries only "something new in practice P" (with two hints: up to which
+position, and for which clients' invoices). It is a doorbell, never the alert itself: a
+subscriber that hears it re-reads its own inbox from the database after its cursor, so the
+database alone decides what it may see, a lost or repeated notification can delay an alert but
+never drop or double it, and catch-up and live delivery are one code path. The clients hint only
+spares the other clients of the practice a useless re-read; a subscriber it wrongly skipped
+still finds the alert at its next periodic re-check.
 
 Two implementations: `InProcessBroker` (one server process; the default) and `RedisBroker`
 (several processes, through Redis pub/sub, when `CAREBILL_REDIS_URL` is set). Both deliver to
@@ -39,13 +41,22 @@ class BrokerUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class AlertNote:
-    """Practice `practice_id` has alerts committed up to position `commit_seq` (a hint)."""
+    """Practice `practice_id` has alerts committed up to position `commit_seq`, on invoices of
+    `client_ids` (None: of anyone). Both are hints for waking, never for what is shown."""
 
     practice_id: int
     commit_seq: int
+    client_ids: frozenset[int] | None = None
+
+    def concerns(self, client_id: int | None) -> bool:
+        """Whether a subscriber acting as client `client_id` (None: staff) should re-read."""
+        return client_id is None or self.client_ids is None or client_id in self.client_ids
 
     def encode(self) -> str:
-        return json.dumps({"practice": self.practice_id, "seq": self.commit_seq})
+        clients = None if self.client_ids is None else sorted(self.client_ids)
+        return json.dumps(
+            {"practice": self.practice_id, "seq": self.commit_seq, "clients": clients}
+        )
 
     @classmethod
     def decode(cls, raw: str | bytes) -> AlertNote | None:
@@ -53,19 +64,22 @@ class AlertNote:
         try:
             data = json.loads(raw)
             practice, seq = data["practice"], data["seq"]
-        except (ValueError, TypeError, KeyError):
+            clients = data.get("clients")
+        except (ValueError, TypeError, KeyError, AttributeError):
             return None
         if not isinstance(practice, int) or not isinstance(seq, int):
             return None
-        return cls(practice_id=practice, commit_seq=seq)
+        valid_clients = isinstance(clients, list) and all(isinstance(c, int) for c in clients)
+        return cls(practice, seq, frozenset(clients) if valid_clients else None)
 
 
 class Doorbell:
     """One subscriber's wake-up: rings coalesce into one bit, so it never queues up."""
 
-    def __init__(self, fanout: Fanout, practice_id: int) -> None:
+    def __init__(self, fanout: Fanout, practice_id: int, client_id: int | None) -> None:
         self._fanout = fanout
         self.practice_id = practice_id
+        self.client_id = client_id
         self._rung = asyncio.Event()
 
     def ring(self) -> None:
@@ -90,8 +104,8 @@ class Fanout:
     def __init__(self) -> None:
         self._by_practice: dict[int, set[Doorbell]] = defaultdict(set)
 
-    def doorbell(self, practice_id: int) -> Doorbell:
-        bell = Doorbell(self, practice_id)
+    def doorbell(self, practice_id: int, client_id: int | None = None) -> Doorbell:
+        bell = Doorbell(self, practice_id, client_id)
         self._by_practice[practice_id].add(bell)
         return bell
 
@@ -104,7 +118,8 @@ class Fanout:
 
     def deliver(self, note: AlertNote) -> None:
         for bell in self._by_practice.get(note.practice_id, ()):
-            bell.ring()
+            if note.concerns(bell.client_id):
+                bell.ring()
 
     def ring_all(self) -> None:
         """Wake everyone: notifications may have been missed (e.g. the broker was away)."""
@@ -128,8 +143,9 @@ class Broker(Protocol):
         """Deliver `notes` to every process; raises `BrokerUnavailable` when it cannot."""
         ...
 
-    def subscribe(self, practice_id: int) -> Doorbell:
-        """A doorbell rung when practice `practice_id` may have new alerts; close it when done."""
+    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
+        """A doorbell rung when practice `practice_id` may have new alerts (for a subscriber
+        acting as client `client_id`: on that client's invoices); close it when done."""
         ...
 
     async def close(self) -> None: ...
@@ -148,8 +164,8 @@ class InProcessBroker:
         for note in notes:
             self.fanout.deliver(note)
 
-    def subscribe(self, practice_id: int) -> Doorbell:
-        return self.fanout.doorbell(practice_id)
+    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
+        return self.fanout.doorbell(practice_id, client_id)
 
     async def close(self) -> None:
         return None
@@ -193,8 +209,8 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"redis: {exc}") from exc
 
-    def subscribe(self, practice_id: int) -> Doorbell:
-        return self.fanout.doorbell(practice_id)
+    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
+        return self.fanout.doorbell(practice_id, client_id)
 
     async def _listen(self) -> None:
         backoff = 0.1

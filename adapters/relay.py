@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from adapters.broker import AlertNote, Broker, BrokerUnavailable
 from adapters.database import Database
 from models.alert import Alert
 from models.base import utcnow
+from models.invoice import Invoice
 
 log = logging.getLogger("carebill.relay")
 
@@ -127,7 +129,8 @@ class Relay:
         async with self.db.reader() as session:
             rows = (
                 await session.execute(
-                    select(Alert.id, Alert.practice_id, Alert.commit_seq)
+                    select(Alert.id, Alert.practice_id, Alert.commit_seq, Invoice.client_id)
+                    .join(Invoice, Invoice.id == Alert.invoice_id)
                     .where(Alert.published_at.is_(None), Alert.commit_seq.is_not(None))
                     .order_by(Alert.commit_seq)
                     .limit(self.batch)
@@ -136,10 +139,14 @@ class Relay:
         if not rows:
             return 0
         latest: dict[int, int] = {}
-        for _id, practice_id, seq in rows:
+        clients: dict[int, set[int]] = defaultdict(set)
+        for _id, practice_id, seq, client_id in rows:
             assert seq is not None  # selected so
             latest[practice_id] = max(latest.get(practice_id, 0), seq)
-        await self.broker.publish([AlertNote(p, s) for p, s in latest.items()])
+            clients[practice_id].add(client_id)
+        await self.broker.publish(
+            [AlertNote(p, s, frozenset(clients[p])) for p, s in latest.items()]
+        )
         async with self.db.writer() as session, session.begin():
             await session.execute(
                 update(Alert)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import aliased
 from adapters.broker import Broker
 from models import Alert, AlertRead, Invoice
 from models.base import UTCDateTime, utcnow
+from models.enums import Role
 from models.scope import Viewer, visible_invoices
 from resolvers.context import Context, Services
 from resolvers.sessions import is_active
@@ -228,7 +229,9 @@ async def invoice_alerts(
     if not await _still_valid(ctx, hub, viewer):
         raise unauthenticated()
     # Listen before reading the starting point, so that no doorbell falls in between.
-    bell = hub.broker.subscribe(viewer.practice_id)
+    # A client's doorbell rings only for notes about its own invoices (a wake-up hint only).
+    as_client = viewer.user_id if viewer.role is Role.CLIENT else None
+    bell = hub.broker.subscribe(viewer.practice_id, as_client)
     started = False
     try:
         cursor = await _start(ctx, viewer, after)

@@ -29,7 +29,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
+from adapters.crypto import Vault
+from adapters.database import Database
+from resolvers.context import Services
 from settings import Settings
+from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSPORT_WS = "graphql-transport-ws"
@@ -198,6 +202,24 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     """One uvicorn process per database backend, in-process broker."""
     with running_server(settings) as server:
         yield server
+
+
+@pytest.fixture
+async def own_database(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    """A migrated database of its own on the test's backend: no relay of another test (in this
+    process or in the session's live server) publishes its alerts behind the test's back."""
+    name = None
+    if database_url.startswith("sqlite"):
+        url = sqlite_url(tmp_path)
+    else:
+        url, name = await create_pg_database()
+    await migrate(url)
+    settings = Settings(database_url=url, secret_key="relay-test-secret-key-0123456789")
+    db = Database(url)
+    yield Services(settings=settings, db=db, vault=Vault(settings.secret_key))
+    await db.dispose()
+    if name is not None:
+        await drop_pg_database(name)
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Alert
-from settings import Settings
-from tests.factories import Person, World
+from resolvers.context import Services
+from tests.factories import Person, World, make_world
 from tests.lifecycle import client_gid
 from tests.live_server import (
     RECORD,
@@ -30,13 +30,21 @@ BROKER_ONLY = {"CAREBILL_ALERT_RECHECK_MS": "60000"}
 
 @pytest.fixture
 def two_servers(
-    settings: Settings, redis_server: RedisServer
+    own_database: Services, redis_server: RedisServer
 ) -> Iterator[tuple[LiveServer, LiveServer]]:
+    """Two processes alone on a database of their own (a third process on the same database
+    but not on the same Redis would publish alerts that these two never hear of)."""
+    settings = own_database.settings
     with (
         running_server(settings, redis_url=redis_server.url, env=BROKER_ONLY) as first,
         running_server(settings, redis_url=redis_server.url, env=BROKER_ONLY) as second,
     ):
         yield first, second
+
+
+@pytest.fixture
+async def world(own_database: Services) -> World:
+    return await make_world(own_database)
 
 
 async def send(server: LiveServer, world: World, client: Person) -> str:

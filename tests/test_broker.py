@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import func, select
 
 from adapters.broker import AlertNote, BrokerUnavailable, Fanout, InProcessBroker, RedisBroker
-from adapters.crypto import Vault
 from adapters.database import Database
 from adapters.relay import Relay
 from models import Alert
 from resolvers.context import Services
-from settings import Settings
-from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import make_world
 from tests.live_server import RedisServer
 
@@ -42,10 +38,21 @@ async def test_doorbells_ring_per_practice_and_coalesce() -> None:
     assert fanout.subscriber_count == 0
 
 
+async def test_a_clients_doorbell_rings_only_for_its_own_invoices() -> None:
+    fanout = Fanout()
+    staff, mine, theirs = fanout.doorbell(1), fanout.doorbell(1, 10), fanout.doorbell(1, 11)
+    fanout.deliver(AlertNote(1, 5, frozenset({10})))
+    assert [await b.wait(0.05) for b in (staff, mine, theirs)] == [True, True, False]
+    fanout.deliver(AlertNote(1, 6))  # no hint: everyone re-reads
+    assert [await b.wait(0.05) for b in (staff, mine, theirs)] == [True, True, True]
+
+
 def test_notes_round_trip_and_garbage_is_ignored() -> None:
-    note = AlertNote(practice_id=12, commit_seq=3456)
-    assert AlertNote.decode(note.encode()) == note
-    assert AlertNote.decode(note.encode().encode()) == note
+    for note in (AlertNote(12, 3456), AlertNote(12, 3457, frozenset({4, 9}))):
+        assert AlertNote.decode(note.encode()) == note
+        assert AlertNote.decode(note.encode().encode()) == note
+    hint_garbage = b'{"practice": 1, "seq": 2, "clients": ["x"]}'
+    assert AlertNote.decode(hint_garbage) == AlertNote(1, 2, None)  # wakes everyone
     for garbage in (b"", b"null", b"[]", b'{"practice": "1", "seq": 2}', b'{"seq": 2}', b"\xff"):
         assert AlertNote.decode(garbage) is None
 
@@ -99,23 +106,6 @@ async def wait_until(condition: Callable[[], bool | Awaitable[bool]], within: fl
             return
         assert asyncio.get_running_loop().time() < deadline, "condition never became true"
         await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def own_database(database_url: str, tmp_path: Path) -> AsyncIterator[Services]:
-    """A database of its own on the test's backend: no other relay in this process sees it."""
-    name = None
-    if database_url.startswith("sqlite"):
-        url = sqlite_url(tmp_path)
-    else:
-        url, name = await create_pg_database()
-    await migrate(url)
-    settings = Settings(database_url=url, secret_key="relay-test-secret-key-0123456789")
-    db = Database(url)
-    yield Services(settings=settings, db=db, vault=Vault(settings.secret_key))
-    await db.dispose()
-    if name is not None:
-        await drop_pg_database(name)
 
 
 async def pending_is_zero(db: Database) -> bool:
