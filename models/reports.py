@@ -162,29 +162,34 @@ def _constants(name: str, values: Sequence[int]) -> Any:
     return (selects[0] if len(selects) == 1 else union_all(*selects)).subquery(name)
 
 
-def _with_amounts(scoped: CTE) -> CTE:
-    """`scoped` invoices with `paid` and `refunded`, each a GROUP BY over the payment and
-    refund rows of those invoices only."""
+def _per_invoice(in_view: ColumnElement[bool], *columns: Any) -> CTE:
+    """`columns` of the invoices `in_view`, with their `paid` and `refunded`: GROUP BYs over
+    the payment and refund rows of those invoices only. (Grouped subqueries joined to the
+    invoices table keep the planner's row estimates close; correlated subqueries would cost
+    an index lookup per invoice.)"""
+    ids = select(Invoice.id).where(in_view).correlate(None)
     paid = (
         select(Payment.invoice_id, _total(Payment.amount).label("amount"))
-        .join(scoped, scoped.c.id == Payment.invoice_id)
+        .where(Payment.invoice_id.in_(ids))
         .group_by(Payment.invoice_id)
         .subquery("paid")
     )
     refunded = (
         select(Refund.invoice_id, _total(Refund.amount).label("amount"))
-        .join(scoped, scoped.c.id == Refund.invoice_id)
+        .where(Refund.invoice_id.in_(ids))
         .group_by(Refund.invoice_id)
         .subquery("refunded")
     )
     return (
         select(
-            scoped,
+            *columns,
             func.coalesce(paid.c.amount, 0).label("paid"),
             func.coalesce(refunded.c.amount, 0).label("refunded"),
         )
-        .outerjoin(paid, paid.c.invoice_id == scoped.c.id)
-        .outerjoin(refunded, refunded.c.invoice_id == scoped.c.id)
+        .select_from(Invoice)
+        .outerjoin(paid, paid.c.invoice_id == Invoice.id)
+        .outerjoin(refunded, refunded.c.invoice_id == Invoice.id)
+        .where(in_view)
         .cte("per_invoice")
     )
 
@@ -234,53 +239,55 @@ def _billing_figures(p: CTE) -> list[Any]:
     ]
 
 
+def _summed(cells: CTE, names: Sequence[str]) -> list[Any]:
+    return [_total(cells.c[name]).label(name) for name in names]
+
+
 def billing_report_query(viewer: Viewer, period: Period) -> Rows:
     """One statement for the whole report: a row per grain — the total (one row), each
     provider with invoices in the period (by name), each month of the period (in order, also
     the empty ones) — with the figures of `BillingFigures`, over the viewer's invoices sent in
-    the period."""
+    the period.
+
+    The invoices are read once, into `cells`: their figures per provider and month (a few
+    dozen rows); the three grains are SUMs over those cells."""
     months = period.months()
     sent_at = Invoice.sent_at
-    scoped = (
-        select(
-            Invoice.id,
-            Invoice.provider_id,
-            Invoice.status,
-            Invoice.total_amount.label("total"),
-            Invoice.tax_amount.label("tax"),
-            _index_of(sent_at, [m.start for m in months], 0).label("month"),
-        )
-        .where(visible_invoices(viewer), period.contains(sent_at))
-        .cte("scoped")
+    p = _per_invoice(
+        and_(visible_invoices(viewer), period.contains(sent_at)),
+        Invoice.id,
+        Invoice.provider_id,
+        Invoice.status,
+        Invoice.total_amount.label("total"),
+        Invoice.tax_amount.label("tax"),
+        _index_of(sent_at, [m.start for m in months], 0).label("month"),
     )
-    p = _with_amounts(scoped)
+    cells = (
+        select(p.c.provider_id, p.c.month, *_billing_figures(p))
+        .group_by(p.c.provider_id, p.c.month)
+        .cte("cells")
+    )
+    figures = _summed(cells, BillingFigures.__slots__)
+
+    def keys(grain: int, key: Any, name: Any) -> list[Any]:
+        return [
+            literal_column(str(grain), Integer).label("grain"),
+            key.label("key"),
+            name.label("name"),
+        ]
+
     no_key = cast(null(), Integer)
     no_name = cast(null(), String)
-    total = select(
-        literal_column(str(GRAIN_TOTAL), Integer).label("grain"),
-        no_key.label("key"),
-        no_name.label("name"),
-        *_billing_figures(p),
-    ).select_from(p)
+    total = select(*keys(GRAIN_TOTAL, no_key, no_name), *figures).select_from(cells)
     by_provider = (
-        select(
-            literal_column(str(GRAIN_PROVIDER), Integer).label("grain"),
-            p.c.provider_id.label("key"),
-            User.name.label("name"),
-            *_billing_figures(p),
-        )
-        .select_from(p.join(User, User.id == p.c.provider_id))
-        .group_by(p.c.provider_id, User.name)
+        select(*keys(GRAIN_PROVIDER, cells.c.provider_id, User.name), *figures)
+        .select_from(cells.join(User, User.id == cells.c.provider_id))
+        .group_by(cells.c.provider_id, User.name)
     )
     month_table = _constants("months", [m.index for m in months])
     by_month = (
-        select(
-            literal_column(str(GRAIN_MONTH), Integer).label("grain"),
-            month_table.c.idx.label("key"),
-            no_name.label("name"),
-            *_billing_figures(p),
-        )
-        .select_from(month_table.outerjoin(p, p.c.month == month_table.c.idx))
+        select(*keys(GRAIN_MONTH, month_table.c.idx, no_name), *figures)
+        .select_from(month_table.outerjoin(cells, cells.c.month == month_table.c.idx))
         .group_by(month_table.c.idx)
     )
     rows = union_all(total, by_provider, by_month).subquery("report")
@@ -366,22 +373,29 @@ def aging_query(viewer: Viewer, as_of: date, zone: ZoneInfo) -> Rows:
         if b.max_days is not None
     ]
     bucket = case(*((sent_at >= bound, i) for i, bound in enumerate(bounds)), else_=len(bounds))
-    scoped = (
-        select(
-            Invoice.id,
-            Invoice.client_id,
-            Invoice.total_amount.label("total"),
-            bucket.label("bucket"),
-        )
-        .where(
-            visible_invoices(viewer),
-            Invoice.status == InvoiceStatus.UNPAID,
-            sent_at < midnight_utc(as_of + timedelta(days=1), zone),
-        )
-        .cte("scoped")
+    in_view = and_(
+        visible_invoices(viewer),
+        Invoice.status == InvoiceStatus.UNPAID,
+        sent_at < midnight_utc(as_of + timedelta(days=1), zone),
     )
-    p = _with_amounts(scoped)
-    figures = [func.count(p.c.id).label("count"), _total(p.c.total - p.c.paid).label("amount")]
+    p = _per_invoice(
+        in_view,
+        Invoice.id,
+        Invoice.client_id,
+        Invoice.total_amount.label("total"),
+        bucket.label("bucket"),
+    )
+    cells = (
+        select(
+            p.c.client_id,
+            p.c.bucket,
+            func.count(p.c.id).label("count"),
+            _total(p.c.total - p.c.paid).label("amount"),
+        )
+        .group_by(p.c.client_id, p.c.bucket)
+        .cte("cells")
+    )
+    figures = _summed(cells, ("count", "amount"))
 
     def keys(grain: int, client_id: Any, name: Any, bucket: Any) -> list[Any]:
         return [
@@ -393,24 +407,23 @@ def aging_query(viewer: Viewer, as_of: date, zone: ZoneInfo) -> Rows:
 
     no_key = cast(null(), Integer)
     no_name = cast(null(), String)
-    total = select(*keys(GRAIN_TOTAL, no_key, no_name, no_key), *figures).select_from(p)
+    total = select(*keys(GRAIN_TOTAL, no_key, no_name, no_key), *figures).select_from(cells)
     bucket_table = _constants("buckets", [b.index for b in AGING_BUCKETS])
     by_bucket = (
         select(*keys(GRAIN_BUCKET, no_key, no_name, bucket_table.c.idx), *figures)
-        .select_from(bucket_table.outerjoin(p, p.c.bucket == bucket_table.c.idx))
+        .select_from(bucket_table.outerjoin(cells, cells.c.bucket == bucket_table.c.idx))
         .group_by(bucket_table.c.idx)
     )
-    with_client = p.join(User, User.id == p.c.client_id)
+    with_client = cells.join(User, User.id == cells.c.client_id)
     by_client = (
-        select(*keys(GRAIN_CLIENT, p.c.client_id, User.name, no_key), *figures)
+        select(*keys(GRAIN_CLIENT, cells.c.client_id, User.name, no_key), *figures)
         .select_from(with_client)
-        .group_by(p.c.client_id, User.name)
+        .group_by(cells.c.client_id, User.name)
     )
-    by_client_bucket = (
-        select(*keys(GRAIN_CLIENT_BUCKET, p.c.client_id, User.name, p.c.bucket), *figures)
-        .select_from(with_client)
-        .group_by(p.c.client_id, User.name, p.c.bucket)
-    )
+    by_client_bucket = select(
+        *keys(GRAIN_CLIENT_BUCKET, cells.c.client_id, User.name, cells.c.bucket),
+        *(cells.c[name] for name in ("count", "amount")),
+    ).select_from(with_client)
     rows = union_all(total, by_bucket, by_client, by_client_bucket).subquery("aging")
     return select(rows).order_by(rows.c.grain, rows.c.name, rows.c.client_id, rows.c.bucket)
 
@@ -557,7 +570,7 @@ def invoice_export_query(viewer: Viewer, period: Period) -> Rows:
     """The viewer's invoices sent in the period, oldest first, one row each with the names of
     its client and provider and its amounts (paid, refunded and due from GROUP BYs)."""
     in_view = and_(visible_invoices(viewer), period.contains(Invoice.sent_at))
-    p = _with_amounts(select(Invoice.id).where(in_view).cte("scoped"))
+    p = _per_invoice(in_view, Invoice.id)
     client = aliased(User, name="client")
     provider = aliased(User, name="provider")
     unpaid = Invoice.status == InvoiceStatus.UNPAID
