@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -93,6 +94,8 @@ class CareBillGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=False,
             keep_alive=True,
             keep_alive_interval=15,
+            # A socket must authenticate soon: unauthenticated ones are closed (4408) after this.
+            connection_init_wait_timeout=timedelta(seconds=10),
             allowed_origins=settings.allowed_origins,
         )
         # Set by the app's lifespan: nothing connects before the server starts.

@@ -9,7 +9,12 @@ Publishing comes first and marking second, outside any transaction that waits on
 if the broker is down nothing is marked and the next pass publishes it again; if we die between
 the two, a notification is repeated. Both are harmless because a notification only makes
 subscribers re-read their inbox from their own cursor: alerts are delayed, never lost, and
-never delivered twice.
+never delivered twice. While the broker is down, each process's relay still rings its own
+subscribers on every retry (see `RedisBroker.publish`), so only other processes wait.
+
+Every process of a deployment must use the same broker: `published_at` is shared, so a process
+on another broker would mark alerts published that the others never hear of (their
+subscriptions would then find them only at their periodic re-check).
 """
 
 from __future__ import annotations

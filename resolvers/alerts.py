@@ -121,12 +121,13 @@ async def alerts(
     info: Info,
     after: str | None = None,
     first: int | None = None,
-    unread_only: bool = False,
+    unread_only: bool | None = None,
 ) -> InvoiceAlertConnection:
     """The viewer's inbox, newest first (commit order), optionally only what is unread."""
     viewer = viewer_of(info)
     ctx = info.context
     limit = page_size(first, ctx.settings.max_page_size)
+    unread_only = bool(unread_only)
     conditions = _inbox(viewer, unread_only=unread_only)
     page = _with_invoice_and_read(viewer).where(*conditions)
     if after is not None:
