@@ -270,7 +270,8 @@ async def _assignment_parties(
     session: AsyncSession, viewer: Scope, data: AssignClientInput
 ) -> tuple[int, int]:
     provider = decode_id(data.provider_id, "User")
-    client = decode_id(data.client_id, "Client")
+    # A client's id as listed by `clients` (Client) or as `addMember` returned it (User).
+    client = decode_id(data.client_id, "Client") or decode_id(data.client_id, "User")
     for pk, role, field in (
         (provider, DomainRole.PROVIDER, "providerId"),
         (client, DomainRole.CLIENT, "clientId"),

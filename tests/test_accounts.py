@@ -366,6 +366,29 @@ async def test_removing_a_membership_that_does_not_exist(
     assert await snapshot(world.db, world.practice_id) == before
 
 
+async def test_a_new_client_is_assigned_with_the_id_add_member_returned(
+    api: Api, world: World
+) -> None:
+    admin = await world.token(world.admin, Role.ADMIN)
+    email = f"fresh-{world.practice_id}@example.test"
+    added = (
+        await api.data(
+            ADD_MEMBER, {"input": {"email": email, "name": "Fre", "role": "CLIENT"}}, admin
+        )
+    )["addMember"]
+    user_id = added["user"]["id"]
+    assigned = await api.data(
+        """mutation($input: AssignClientInput!) { assignClient(input: $input) {
+          user { id } errors { code } } }""",
+        {"input": {"providerId": gid("User", world.provider.id), "clientId": user_id}},
+        admin,
+    )
+    assert assigned == {"assignClient": {"user": {"id": user_id}, "errors": []}}
+    provider = await world.token(world.provider, Role.PROVIDER)
+    seen = await api.data(CLIENTS, token=provider)
+    assert len(seen["clients"]["edges"]) == 3
+
+
 async def test_invite_can_be_accepted_once(api: Api, world: World) -> None:
     admin = await world.token(world.admin, Role.ADMIN)
     email = f"invitee-{world.practice_id}@example.test"
