@@ -2,7 +2,7 @@
 
 Each runs a constant number of statements in one short session, whatever the number of
 invoices: the practice, then the report's aggregate query (or the statement's four queries).
-The `load_*` functions are shared with the CSV exports."""
+Nested objects (providers, clients, invoices' payments) come from the per-request loaders."""
 
 from __future__ import annotations
 

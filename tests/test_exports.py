@@ -4,6 +4,8 @@ token, scoped like the queries and streamed in chunks."""
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +13,7 @@ from zoneinfo import ZoneInfo
 from models.enums import SalesTaxMode
 from schema.node import encode_id
 from tests.api import Api
+from tests.conftest import StatementCounter
 from tests.factories import InvoiceSpec, Person, World, bulk_invoices, random_invoice_specs
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -325,3 +328,40 @@ async def test_a_large_export_streams_in_chunks_of_rows(app: Any, world: World) 
     assert status == 200
     rows_per_message = [body.decode().count("\r\n") for body in bodies if body]
     assert rows_per_message == [1, 1_000, 1_000, 500]
+
+
+async def test_the_number_of_statements_does_not_grow_with_the_rows(
+    api: Api,
+    world: World,
+    other_world: World,
+    count_statements: Callable[[], StatementCounter],
+) -> None:
+    # Given a practice with 4 invoices in the period and one with 2,500
+    await spring(world)
+    start, end = local(2025, 3, 1, 0, 0), local(2025, 5, 1, 0, 0)
+    await bulk_invoices(other_world, random_invoice_specs(other_world, 2_500, start, end))
+    tokens = [
+        await world.token(world.admin, "ADMIN"),
+        await other_world.token(other_world.admin, "ADMIN"),
+    ]
+
+    # When each admin exports the invoices and the report
+    counter = count_statements()
+    counted = []
+    for name in ("invoices.csv", "billing-report.csv"):
+        for token in tokens:
+            counter.reset()
+            response = await get(api, name, SPRING, token)
+            assert response.status_code == 200
+            counted.append(
+                [
+                    s
+                    for s in counter.statements
+                    if not s.startswith("BEGIN") and not re.search(r"\b(FROM|UPDATE) alerts\b", s)
+                ]
+            )
+
+    # Then each export takes the same three statements: the session, the practice, the rows
+    assert [len(c) for c in counted] == [3, 3, 3, 3]
+    assert counted[0] == counted[1]
+    assert counted[2] == counted[3]
