@@ -93,6 +93,24 @@ async def test_login_without_role_picks_the_least_privileged(
     }
 
 
+async def test_a_provider_who_is_also_a_client_logs_in_as_client(api: Api, world: World) -> None:
+    """CLIENT < PROVIDER < ADMIN: the least privileged role held wins without `role`."""
+    admin = await world.token(world.admin, Role.ADMIN)
+    added = await api.data(
+        ADD_MEMBER,
+        {"input": {"email": world.provider2.email, "name": "x", "role": "CLIENT"}},
+        admin,
+    )
+    assert added["addMember"]["errors"] == []
+    default = await login(api, world.provider2.email, PASSWORD)
+    assert (default["viewer"]["role"], default["viewer"]["roles"]) == (
+        "CLIENT",
+        ["PROVIDER", "CLIENT"],
+    )
+    chosen = await login(api, world.provider2.email, PASSWORD, "PROVIDER")
+    assert chosen["viewer"]["role"] == "PROVIDER"
+
+
 async def test_login_with_a_held_role(api: Api, world: World) -> None:
     payload = await login(api, world.admin.email, PASSWORD, "ADMIN")
     assert payload["errors"] == []
