@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,16 +77,24 @@ def _choose(memberships: list[Membership], role: DomainRole | None) -> Membershi
 async def login(info: Info, email: str, password: str, role: Role | None = None) -> LoginPayload:
     """Exchange email and password for a bearer token acting in one role."""
     ctx = info.context
-    async with ctx.db.writer() as session, session.begin():
+    async with ctx.db.reader() as session:
         user = (
             await session.execute(select(User).where(User.email == _normalise_email(email)))
         ).scalar_one_or_none()
-        # Unknown email and wrong password take the same path and give the same answer.
-        if not verify_password(user.password_hash if user else None, password) or user is None:
-            raise validation(_BAD_CREDENTIALS)
-        membership = _choose(await _memberships(session, user.id), role)
-        if membership is None:
-            raise forbidden("you do not hold that role in any practice")
+        memberships = await _memberships(session, user.id) if user is not None else []
+    # Unknown email and wrong password take the same path and give the same answer. argon2 is
+    # slow on purpose: it runs in a thread (the event loop keeps serving) and outside any
+    # writing transaction (on SQLite that lock is database-wide).
+    verified = await asyncio.to_thread(
+        verify_password, user.password_hash if user else None, password
+    )
+    if not verified or user is None:
+        raise validation(_BAD_CREDENTIALS)
+    membership = _choose(memberships, role)
+    if membership is None:
+        raise forbidden("you do not hold that role in any practice")
+    # A membership removed meanwhile leaves a token that never authenticates.
+    async with ctx.db.writer() as session, session.begin():
         token, scope = await sessions.issue(
             session, ctx.services, user.id, membership.practice_id, membership.role
         )
@@ -146,6 +156,9 @@ async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
         _check_password(input.password)
     invite: str | None = None
     ctx = info.context
+    password_hash = (
+        None if input.password is None else await asyncio.to_thread(hash_password, input.password)
+    )
     try:
         async with ctx.db.writer() as session, session.begin():
             user = (
@@ -162,8 +175,8 @@ async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
                 user = User(email=email, name=name)
                 session.add(user)
                 await session.flush()
-            if input.password is not None:
-                user.password_hash = hash_password(input.password)
+            if password_hash is not None:
+                user.password_hash = password_hash
             membership = Membership(
                 user_id=user.id, practice_id=viewer.practice_id, role=input.role
             )
@@ -184,6 +197,7 @@ async def accept_invite(info: Info, invite_token: str, password: str) -> LoginPa
     """Set the password of an invited user with their one-time token, and log them in."""
     _check_password(password)
     ctx = info.context
+    new_hash = await asyncio.to_thread(hash_password, password)  # before taking the write lock
     async with ctx.db.writer() as session, session.begin():
         membership = (
             await session.execute(
@@ -196,8 +210,8 @@ async def accept_invite(info: Info, invite_token: str, password: str) -> LoginPa
             raise not_found("invite", "inviteToken")
         user = await session.get_one(User, membership.user_id)
         if user.password_hash is None:
-            user.password_hash = hash_password(password)
-        elif not verify_password(user.password_hash, password):
+            user.password_hash = new_hash
+        elif not await asyncio.to_thread(verify_password, user.password_hash, password):
             # The account got a password since (another practice's invite): the invite joins
             # this practice with that password, it never replaces it.
             raise validation("this account has a password: accept with it", "password")
