@@ -162,35 +162,36 @@ def _constants(name: str, values: Sequence[int]) -> Any:
     return (selects[0] if len(selects) == 1 else union_all(*selects)).subquery(name)
 
 
-def _per_invoice(in_view: ColumnElement[bool], *columns: Any) -> CTE:
-    """`columns` of the invoices `in_view`, with their `paid` and `refunded`: GROUP BYs over
-    the payment and refund rows of those invoices only. (Grouped subqueries joined to the
-    invoices table keep the planner's row estimates close; correlated subqueries would cost
-    an index lookup per invoice.)"""
-    ids = select(Invoice.id).where(in_view).correlate(None)
-    paid = (
-        select(Payment.invoice_id, _total(Payment.amount).label("amount"))
-        .where(Payment.invoice_id.in_(ids))
-        .group_by(Payment.invoice_id)
-        .subquery("paid")
-    )
-    refunded = (
-        select(Refund.invoice_id, _total(Refund.amount).label("amount"))
-        .where(Refund.invoice_id.in_(ids))
-        .group_by(Refund.invoice_id)
-        .subquery("refunded")
-    )
-    return (
-        select(
-            *columns,
-            func.coalesce(paid.c.amount, 0).label("paid"),
-            func.coalesce(refunded.c.amount, 0).label("refunded"),
+def _cells(
+    in_view: ColumnElement[bool], keys: dict[str, Any], figures: dict[str, dict[str, Any]]
+) -> CTE:
+    """Figures summed per `keys`, in one GROUP BY over the rows of the invoices `in_view`
+    (`figures["invoice"]`), of their payments (`["payment"]`) and of their refunds
+    (`["refund"]`): each figure is an expression on one such row, 0 where not given.
+
+    Keys and figures are expressions on `invoices` (and `payments`/`refunds`), which each
+    payment or refund row reaches by a many-to-one join: every row is read once, and the
+    plans stay linear even before the planner has statistics (a join to per-invoice sums
+    would not: without them PostgreSQL nests loops over the aggregate, quadratically)."""
+    names = sorted({name for per_row in figures.values() for name in per_row})
+
+    def rows(kind: str) -> Any:
+        per_row = figures.get(kind, {})
+        return select(
+            *(key.label(name) for name, key in keys.items()),
+            *(per_row.get(name, literal_column("0", BigInteger)).label(name) for name in names),
         )
-        .select_from(Invoice)
-        .outerjoin(paid, paid.c.invoice_id == Invoice.id)
-        .outerjoin(refunded, refunded.c.invoice_id == Invoice.id)
-        .where(in_view)
-        .cte("per_invoice")
+
+    parts = [rows("invoice").where(in_view)]
+    if "payment" in figures:
+        parts.append(rows("payment").join_from(Payment, Invoice).where(in_view))
+    if "refund" in figures:
+        parts.append(rows("refund").join_from(Refund, Invoice).where(in_view))
+    union = union_all(*parts).subquery("figure_rows")
+    return (
+        select(*(union.c[k] for k in keys), *(_total(union.c[n]).label(n) for n in names))
+        .group_by(*(union.c[k] for k in keys))
+        .cte("cells")
     )
 
 
@@ -220,23 +221,34 @@ class BillingFigures:
 GRAIN_TOTAL, GRAIN_PROVIDER, GRAIN_MONTH = 0, 1, 2
 
 
-def _billing_figures(p: CTE) -> list[Any]:
-    status = p.c.status
+def _billing_figures() -> dict[str, dict[str, Any]]:
+    """Per-row expressions of `BillingFigures`, for `_cells`. An invoice counts its total in
+    `forgiven`/`outstanding` and each of its payments takes its amount off again, so those
+    are total - paid, summed."""
+    status = Invoice.status
     not_void = status != InvoiceStatus.VOID
     unpaid = status == InvoiceStatus.UNPAID
     forgiven = status == InvoiceStatus.FORGIVEN
     void = status == InvoiceStatus.VOID
-    return [
-        _total(case((not_void, 1), else_=0)).label("invoiced_count"),
-        _total(case((not_void, p.c.total), else_=0)).label("invoiced"),
-        _total(case((not_void, p.c.tax), else_=0)).label("tax"),
-        _total(p.c.paid).label("collected"),
-        _total(p.c.refunded).label("refunded"),
-        _total(case((forgiven, p.c.total - p.c.paid), else_=0)).label("forgiven"),
-        _total(case((unpaid, p.c.total - p.c.paid), else_=0)).label("outstanding"),
-        _total(case((void, 1), else_=0)).label("voided_count"),
-        _total(case((void, p.c.total), else_=0)).label("voided"),
-    ]
+    total = Invoice.total_amount
+    paid = Payment.amount
+    return {
+        "invoice": {
+            "invoiced_count": case((not_void, 1), else_=0),
+            "invoiced": case((not_void, total), else_=0),
+            "tax": case((not_void, Invoice.tax_amount), else_=0),
+            "forgiven": case((forgiven, total), else_=0),
+            "outstanding": case((unpaid, total), else_=0),
+            "voided_count": case((void, 1), else_=0),
+            "voided": case((void, total), else_=0),
+        },
+        "payment": {
+            "collected": paid,
+            "forgiven": case((forgiven, -paid), else_=0),
+            "outstanding": case((unpaid, -paid), else_=0),
+        },
+        "refund": {"refunded": Refund.amount},
+    }
 
 
 def _summed(cells: CTE, names: Sequence[str]) -> list[Any]:
@@ -249,23 +261,17 @@ def billing_report_query(viewer: Viewer, period: Period) -> Rows:
     the empty ones) — with the figures of `BillingFigures`, over the viewer's invoices sent in
     the period.
 
-    The invoices are read once, into `cells`: their figures per provider and month (a few
-    dozen rows); the three grains are SUMs over those cells."""
+    The invoices, payments and refunds are read once, into `cells`: the figures per provider
+    and month (a few dozen rows); the three grains are SUMs over those cells."""
     months = period.months()
     sent_at = Invoice.sent_at
-    p = _per_invoice(
+    cells = _cells(
         and_(visible_invoices(viewer), period.contains(sent_at)),
-        Invoice.id,
-        Invoice.provider_id,
-        Invoice.status,
-        Invoice.total_amount.label("total"),
-        Invoice.tax_amount.label("tax"),
-        _index_of(sent_at, [m.start for m in months], 0).label("month"),
-    )
-    cells = (
-        select(p.c.provider_id, p.c.month, *_billing_figures(p))
-        .group_by(p.c.provider_id, p.c.month)
-        .cte("cells")
+        {
+            "provider_id": Invoice.provider_id,
+            "month": _index_of(sent_at, [m.start for m in months], 0),
+        },
+        _billing_figures(),
     )
     figures = _summed(cells, BillingFigures.__slots__)
 
@@ -378,22 +384,13 @@ def aging_query(viewer: Viewer, as_of: date, zone: ZoneInfo) -> Rows:
         Invoice.status == InvoiceStatus.UNPAID,
         sent_at < midnight_utc(as_of + timedelta(days=1), zone),
     )
-    p = _per_invoice(
+    cells = _cells(
         in_view,
-        Invoice.id,
-        Invoice.client_id,
-        Invoice.total_amount.label("total"),
-        bucket.label("bucket"),
-    )
-    cells = (
-        select(
-            p.c.client_id,
-            p.c.bucket,
-            func.count(p.c.id).label("count"),
-            _total(p.c.total - p.c.paid).label("amount"),
-        )
-        .group_by(p.c.client_id, p.c.bucket)
-        .cte("cells")
+        {"client_id": Invoice.client_id, "bucket": bucket},
+        {
+            "invoice": {"count": literal_column("1", BigInteger), "amount": Invoice.total_amount},
+            "payment": {"amount": -Payment.amount},  # amount due = total - paid
+        },
     )
     figures = _summed(cells, ("count", "amount"))
 
@@ -566,11 +563,17 @@ def statement_figures_query(viewer: Viewer, client_id: int, period: Period) -> R
 # --- invoice export -------------------------------------------------------------------------
 
 
+def _sum_per_invoice(amount: Any, invoice_id: Any) -> Any:
+    """SUM of `amount` over the rows of the current invoice: an index lookup per invoice, so
+    the export streams its first rows at once, whatever the planner knows."""
+    return select(_total(amount)).where(invoice_id == Invoice.id).correlate(Invoice)
+
+
 def invoice_export_query(viewer: Viewer, period: Period) -> Rows:
     """The viewer's invoices sent in the period, oldest first, one row each with the names of
-    its client and provider and its amounts (paid, refunded and due from GROUP BYs)."""
-    in_view = and_(visible_invoices(viewer), period.contains(Invoice.sent_at))
-    p = _per_invoice(in_view, Invoice.id)
+    its client and provider and its amounts (paid and refunded summed from its rows, due)."""
+    paid = _sum_per_invoice(Payment.amount, Payment.invoice_id).scalar_subquery()
+    refunded = _sum_per_invoice(Refund.amount, Refund.invoice_id).scalar_subquery()
     client = aliased(User, name="client")
     provider = aliased(User, name="provider")
     unpaid = Invoice.status == InvoiceStatus.UNPAID
@@ -586,15 +589,15 @@ def invoice_export_query(viewer: Viewer, period: Period) -> Rows:
             Invoice.subtotal_amount,
             Invoice.tax_amount,
             Invoice.total_amount,
-            p.c.paid,
-            p.c.refunded,
-            case((unpaid, Invoice.total_amount - p.c.paid), else_=0).label("due"),
+            paid.label("paid"),
+            refunded.label("refunded"),
+            case((unpaid, Invoice.total_amount - paid), else_=0).label("due"),
             client.name.label("client_name"),
             client.email.label("client_email"),
             provider.name.label("provider_name"),
         )
-        .join(p, p.c.id == Invoice.id)
         .join(client, client.id == Invoice.client_id)
         .join(provider, provider.id == Invoice.provider_id)
+        .where(visible_invoices(viewer), period.contains(Invoice.sent_at))
         .order_by(Invoice.sent_at, Invoice.id)
     )
