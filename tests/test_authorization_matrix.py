@@ -33,8 +33,12 @@ ROLE_OF = {
 }
 
 # What each actor sees of their own practice (by handle); nothing of the other, ever.
-SEES_CLIENTS = {"admin": {"c1", "c2", "c3"}, "provider": {"c1", "c2"}, "provider2": {"c3"}}
-SEES_CLIENTS["c1"] = {"c1"}
+SEES_CLIENTS = {
+    "admin": {"c1", "c2", "c3"},
+    "provider": {"c1", "c2"},
+    "provider2": {"c3"},
+    "c1": {"c1"},
+}
 SEES_INVOICES = SEES_CLIENTS  # one invoice per client, so the same sets
 STAFF = {"admin", "provider", "provider2"}
 SEES_PEOPLE = {actor: STAFF | clients for actor, clients in SEES_CLIENTS.items()}
@@ -97,7 +101,9 @@ def _pk(global_id: str) -> int:
 
 
 @dataclass
-class Practice_:
+class Side:
+    """One practice of the scene, with the ids the tests aim at."""
+
     world: World
     name: str
     invoices: dict[str, int]  # client handle -> invoice id
@@ -116,10 +122,10 @@ class Practice_:
 
 @dataclass
 class Scene:
-    own: Practice_
-    other: Practice_
+    own: Side
+    other: Side
 
-    def home(self, which: str) -> Practice_:
+    def home(self, which: str) -> Side:
         return self.own if which == "own" else self.other
 
     async def token(self, actor: str) -> str | None:
@@ -134,7 +140,7 @@ class Scene:
         )
 
 
-async def _practice(api: Api, world: World) -> Practice_:
+async def _practice(api: Api, world: World) -> Side:
     async with world.db.reader() as session:
         name = (
             await session.execute(select(Practice.name).where(Practice.id == world.practice_id))
@@ -158,7 +164,7 @@ async def _practice(api: Api, world: World) -> Practice_:
         token=await world.token(world.admin, Role.ADMIN),
     )
     processor = configured["configurePaymentProcessor"]["paymentProcessor"]["id"]
-    return Practice_(world=world, name=name, invoices=invoices, processor=processor)
+    return Side(world=world, name=name, invoices=invoices, processor=processor)
 
 
 @pytest.fixture
