@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cross_web import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -158,7 +159,12 @@ class CareBillGraphQL(GraphQL[Context, None]):
                 request=request,
                 response=response,
             )
-        viewer = await authenticate(services, token) if token else None
+        try:
+            viewer = await authenticate(services, token) if token else None
+        except (SQLAlchemyError, OSError):
+            # The database is down (as /readyz says): a 503 the client may retry, not a bare 500.
+            log.exception("request %s: the database is unavailable", request_id[:64])
+            raise HTTPException(503, "The database is unavailable; try again shortly") from None
         return Context(
             services=services,
             viewer=viewer,

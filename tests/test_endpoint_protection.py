@@ -337,3 +337,15 @@ async def test_readyz_is_503_without_a_database(client_of: Any, url: str) -> Non
     health = await http.get("/healthz")
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
+
+
+async def test_graphql_is_503_when_the_database_is_down(client_of: Any) -> None:
+    """Authenticating needs the database: without it the answer says so, retryably."""
+    http = await client_of(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/carebill")
+    response = await http.post(
+        "/graphql",
+        json={"query": "{ viewer { role } }"},
+        headers={"Authorization": "Bearer some-token"},
+    )
+    assert response.status_code == 503
+    assert response.text == "The database is unavailable; try again shortly"
