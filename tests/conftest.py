@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -81,13 +82,24 @@ async def other_world(services: Services) -> World:
     return await make_world(services, currency="EUR")
 
 
+_COUNTING: ContextVar[StatementCounter | None] = ContextVar("counting", default=None)
+
+
 class StatementCounter:
+    """The SQL statements run on behalf of the test that started it: tasks the test's request
+    spawns inherit its context, background tasks (the alert relay) do not."""
+
     def __init__(self) -> None:
         self.statements: list[str] = []
 
     @property
     def count(self) -> int:
-        return len(self.statements)
+        return len(self.queries())
+
+    def queries(self) -> list[str]:
+        """The statements without transaction brackets (SQLite's explicit BEGIN and friends)."""
+        brackets = ("BEGIN", "COMMIT", "ROLLBACK")
+        return [s for s in self.statements if not s.lstrip().upper().startswith(brackets)]
 
     def reset(self) -> None:
         self.statements.clear()
@@ -95,20 +107,21 @@ class StatementCounter:
 
 @pytest.fixture
 def count_statements(app: Any) -> Iterator[Callable[[], StatementCounter]]:
-    """Counts the SQL statements the app's engine executes (a SQLAlchemy event hook)."""
+    """`count_statements()` starts counting the SQL statements that the app's engine runs for
+    the calling test from then on (a SQLAlchemy event hook)."""
     engine = app.state.services.db.engine.sync_engine
-    listeners: list[Callable[..., None]] = []
+
+    def on_execute(*args: Any) -> None:
+        counter = _COUNTING.get()
+        if counter is not None:
+            counter.statements.append(str(args[2]))
 
     def start() -> StatementCounter:
         counter = StatementCounter()
-
-        def on_execute(*args: Any) -> None:
-            counter.statements.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", on_execute)
-        listeners.append(on_execute)
+        _COUNTING.set(counter)
         return counter
 
+    event.listen(engine, "before_cursor_execute", on_execute)
     yield start
-    for listener in listeners:
-        event.remove(engine, "before_cursor_execute", listener)
+    event.remove(engine, "before_cursor_execute", on_execute)
+    _COUNTING.set(None)

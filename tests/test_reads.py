@@ -5,7 +5,6 @@ resolved concurrently."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -347,24 +346,12 @@ async def test_statements_per_page_do_not_grow_with_its_size(
         assert all(len(e["node"]["payments"]) == 1 for e in edges)
         assert all(len(e["node"]["refunds"]) == 1 for e in edges)
         assert all(e["node"]["history"][0]["action"] == "SENT" for e in edges)
-        counts[first] = len(_queries(counter))
+        counts[first] = len(counter.queries())
         counter.reset()
     assert counts[5] == counts[50], counts
     # One per loader: auth, count, page, payments, refunds, history, people, roles, balances,
     # providers of clients, the practice (the balance's currency).
     assert counts[50] <= 11, counts
-
-
-def _queries(counter: StatementCounter) -> list[str]:
-    """The request's queries. The alert relay shares the engine and works in the background
-    (publishing the alerts the factory's invoices wrote), so its statements on `alerts` and
-    the transaction brackets are left out."""
-    return [
-        s
-        for s in counter.statements
-        if not s.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
-        and not re.search(r"\balerts\b", s)
-    ]
 
 
 async def test_sibling_root_fields_resolve_concurrently(api: Api, book: Book) -> None:
