@@ -26,6 +26,8 @@ from models import (
 )
 from models.enums import InvoiceStatus, Role
 from models.scope import Viewer, visible_client, visible_invoices
+from resolvers.reads import InvoiceQuery, invoice_pages_by_client
+from schema.pagination import Page
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -214,6 +216,27 @@ class ProcessorsByPracticeIdLoader(_Loader[int, list[PaymentProcessorConfig]]):
         return _grouped(ids, [r[0] for r in rows], lambda p: p.practice_id)
 
 
+InvoicePageKey = tuple[int, InvoiceQuery, int, str | None]  # client, filter, limit, after
+
+
+class InvoicePagesByClientLoader(_Loader[InvoicePageKey, Page[Invoice]]):
+    """`Client.invoices` for every client of a list at once: keys that share the filter and
+    paging arguments are answered by one pair of statements."""
+
+    async def batch_load_fn(self, keys: Sequence[InvoicePageKey]) -> list[Page[Invoice]]:
+        groups: dict[tuple[InvoiceQuery, int, str | None], list[int]] = defaultdict(list)
+        for client_id, query, limit, after in keys:
+            groups[(query, limit, after)].append(client_id)
+        pages: dict[InvoicePageKey, Page[Invoice]] = {}
+        for (query, limit, after), client_ids in groups.items():
+            found = await invoice_pages_by_client(
+                self.db, self.viewer, query, client_ids, limit, after
+            )
+            for client_id, page in zip(client_ids, found, strict=True):
+                pages[(client_id, query, limit, after)] = page
+        return [pages[key] for key in keys]
+
+
 @dataclass
 class Loaders:
     """All loaders of one request; built lazily on first use by `Context.loaders`."""
@@ -230,6 +253,7 @@ class Loaders:
     practices: PracticesByIdLoader
     billing_providers: BillingProvidersByPracticeIdLoader
     processors: ProcessorsByPracticeIdLoader
+    invoice_pages: InvoicePagesByClientLoader
 
     @classmethod
     def create(cls, db: Database, viewer: Viewer) -> Loaders:
@@ -246,4 +270,5 @@ class Loaders:
             practices=PracticesByIdLoader(db, viewer),
             billing_providers=BillingProvidersByPracticeIdLoader(db, viewer),
             processors=ProcessorsByPracticeIdLoader(db, viewer),
+            invoice_pages=InvoicePagesByClientLoader(db, viewer),
         )

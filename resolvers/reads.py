@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
+from adapters.database import Database
 from models import Invoice, Membership, User
 from models.enums import InvoiceStatus
 from models.scope import Viewer, visible_client_ids, visible_invoices
-from resolvers.context import Context
 from schema.errors import PublicError, bad_input
 from schema.node import MAX_PK
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
+
+if TYPE_CHECKING:  # the context holds the loaders, which page invoices through this module
+    from resolvers.context import Context
 
 
 @dataclass(frozen=True)
@@ -69,26 +75,80 @@ def _invoice_conditions(viewer: Viewer, query: InvoiceQuery) -> list[ColumnEleme
     return conditions
 
 
+def _after_invoice(after: str | None) -> list[ColumnElement[bool]]:
+    """The condition for the invoices after cursor `after` in newest-first order."""
+    if after is None:
+        return []
+    sent_raw, last_id = decode_cursor(after, 2)
+    sent_at = _cursor_moment(sent_raw)
+    last_id = _cursor_id(last_id)
+    return [or_(Invoice.sent_at < sent_at, and_(Invoice.sent_at == sent_at, Invoice.id < last_id))]
+
+
+def _invoice_cursor(invoice: Invoice) -> str:
+    return encode_cursor([invoice.sent_at.isoformat(), invoice.id])
+
+
+NEWEST_FIRST = (Invoice.sent_at.desc(), Invoice.id.desc())
+
+
 async def list_invoices(
     ctx: Context, viewer: Viewer, query: InvoiceQuery, first: int | None, after: str | None
 ) -> Page[Invoice]:
     """Newest first; ties on `sent_at` broken by id so the order is stable."""
     limit = page_size(first, ctx.settings.max_page_size)
     conditions = _invoice_conditions(viewer, query)
-    page = select(Invoice).where(*conditions)
-    if after is not None:
-        sent_raw, last_id = decode_cursor(after, 2)
-        sent_at = _cursor_moment(sent_raw)
-        last_id = _cursor_id(last_id)
-        page = page.where(
-            or_(Invoice.sent_at < sent_at, and_(Invoice.sent_at == sent_at, Invoice.id < last_id))
-        )
-    page = page.order_by(Invoice.sent_at.desc(), Invoice.id.desc()).limit(limit + 1)
+    page = (
+        select(Invoice)
+        .where(*conditions, *_after_invoice(after))
+        .order_by(*NEWEST_FIRST)
+        .limit(limit + 1)
+    )
     async with ctx.db.reader() as session:
         total = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
         rows = list((await session.execute(page)).scalars())
-    items = [(encode_cursor([r.sent_at.isoformat(), r.id]), r) for r in rows[:limit]]
+    items = [(_invoice_cursor(r), r) for r in rows[:limit]]
     return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))
+
+
+async def invoice_pages_by_client(
+    db: Database,
+    viewer: Viewer,
+    query: InvoiceQuery,
+    client_ids: Sequence[int],
+    limit: int,
+    after: str | None,
+) -> list[Page[Invoice]]:
+    """The same page of invoices for each of several clients, in two statements whatever the
+    number of clients: a window function numbers each client's invoices newest first."""
+    conditions = [*_invoice_conditions(viewer, query), Invoice.client_id.in_(client_ids)]
+    rank = func.row_number().over(partition_by=Invoice.client_id, order_by=NEWEST_FIRST)
+    ranked = (
+        select(Invoice.id.label("id"), rank.label("rank"))
+        .where(*conditions, *_after_invoice(after))
+        .subquery()
+    )
+    page = (
+        select(Invoice)
+        .join(ranked, ranked.c.id == Invoice.id)
+        .where(ranked.c.rank <= limit + 1)
+        .order_by(*NEWEST_FIRST)
+    )
+    totals = select(Invoice.client_id, func.count()).where(*conditions).group_by(Invoice.client_id)
+    async with db.reader() as session:
+        counts = {client: int(n) for client, n in (await session.execute(totals)).all()}
+        rows = list((await session.execute(page)).scalars())
+    by_client: dict[int, list[Invoice]] = defaultdict(list)
+    for row in rows:
+        by_client[row.client_id].append(row)
+    return [
+        Page(
+            items=[(_invoice_cursor(r), r) for r in by_client[client][:limit]],
+            has_next_page=len(by_client[client]) > limit,
+            total_count=counts.get(client, 0),
+        )
+        for client in client_ids
+    ]
 
 
 async def list_clients(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
 from models import User as UserRow
-from resolvers.reads import list_invoices
 from schema.context import Info, viewer_of
 from schema.invoices import InvoiceConnection, InvoiceFilter
 from schema.money import Money
 from schema.node import Node
-from schema.pagination import Page, PageInfo
+from schema.pagination import Page, PageInfo, page_size
 from schema.users import User
 
 if TYPE_CHECKING:
@@ -46,9 +44,10 @@ class Client(Node):
         first: int | None = None,
         after: str | None = None,
     ) -> InvoiceConnection:
-        viewer = viewer_of(info)
-        query = replace((filter or InvoiceFilter()).to_query(), client_id=self.row.id)
-        page = await list_invoices(info.context, viewer, query, first, after)
+        viewer_of(info)
+        query = (filter or InvoiceFilter()).to_query()
+        limit = page_size(first, info.context.settings.max_page_size)
+        page = await info.context.loaders.invoice_pages.load((self.row.id, query, limit, after))
         return InvoiceConnection.of(page)
 
     @strawberry.field(description="What the client still owes on UNPAID invoices")

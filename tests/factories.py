@@ -76,6 +76,25 @@ class World:
             self._tokens[key] = token
         return self._tokens[key]
 
+    async def add_client(self, name: str, provider: Person | None = None) -> Person:
+        """One more CLIENT of the practice, assigned to `provider` (default: the provider)."""
+        provider = provider or self.provider
+        async with self.db.writer() as session, session.begin():
+            user = User(
+                email=f"client-{uuid.uuid4().hex[:10]}@example.test",
+                name=name,
+                password_hash=_PASSWORD_HASH,
+            )
+            session.add(user)
+            await session.flush()
+            session.add(Membership(user_id=user.id, practice_id=self.practice_id, role=Role.CLIENT))
+            session.add(
+                ProviderClient(
+                    practice_id=self.practice_id, provider_id=provider.id, client_id=user.id
+                )
+            )
+        return Person(user.id, user.email, user.name)
+
     async def invoice(
         self,
         client: Person | None = None,
@@ -87,6 +106,7 @@ class World:
         refunded: int = 0,
         forgive: bool = False,
         void: bool = False,
+        description: str = "Session",
     ) -> int:
         """An invoice sent `days_ago`, then paid, refunded, forgiven or voided as asked."""
         client = client or self.c1
@@ -98,7 +118,7 @@ class World:
                 practice,
                 provider_id=provider.id,
                 client_id=client.id,
-                description="Session",
+                description=description,
                 amount=amount,
                 due_date=None,
                 today=sent.date(),
