@@ -63,10 +63,7 @@ class InvoiceAlertConnection:
         edges = [InvoiceAlertEdge(cursor=c, node=n) for c, n in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=PageInfo.of(page),
             total_count=page.total_count,
             unread_count=unread_count,
         )

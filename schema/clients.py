@@ -90,9 +90,6 @@ class ClientConnection:
         edges = [ClientEdge(cursor=c, node=Client(row=r)) for c, r in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=PageInfo.of(page),
             total_count=page.total_count,
         )

@@ -257,10 +257,7 @@ class InvoiceConnection:
         edges = [InvoiceEdge(cursor=c, node=Invoice(row=r)) for c, r in page.items]
         return cls(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+            page_info=PageInfo.of(page),
             total_count=page.total_count,
         )
 
