@@ -26,6 +26,7 @@ from models.scope import Viewer, visible_client, visible_invoices
 from models.sending import issue_invoice
 from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.outcome import payload_errors
+from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
 from schema.invoices import (
     Invoice as InvoiceType,
@@ -243,8 +244,6 @@ async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayloa
     """Refund recorded payments of a PAID invoice, partly or wholly. Card portions go back
     through the processor first (our rules cap the amount before it hears of it); the refund
     is recorded only when the processor accepted them."""
-    from resolvers.payments import refund_card_portions  # it imports this module
-
     viewer = viewer_of(info)
     reason = _reason(input.reason)
     if reason is None:

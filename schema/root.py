@@ -18,7 +18,8 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers import accounts, alerts, invoices, payments, practice, queries, reports
+from resolvers import accounts, alerts, invoices, practice, queries, reports
+from resolvers.payments import pay_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
@@ -71,7 +72,7 @@ class Mutation:
     forgive_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.forgive_invoice)
     void_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.void_invoice)
     refund_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.refund_invoice)
-    pay_invoice: InvoicePayload = strawberry.mutation(resolver=payments.pay_invoice)
+    pay_invoice: InvoicePayload = strawberry.mutation(resolver=pay_invoice.pay_invoice)
     mark_alerts_read: int = strawberry.mutation(resolver=alerts.mark_alerts_read)
 
 

@@ -1,5 +1,4 @@
-"""payInvoice — a card payment through the practice's processor, never charged twice — and the
-card side of refunds.
+"""payInvoice — a card payment through the practice's processor, never charged twice.
 
 No lock is held while the processor is called. A payment goes in three steps:
 1. claim: one transaction locks the invoice, checks who may pay and that it is payable, and
@@ -19,18 +18,13 @@ when the customer brings another card.
 
 from __future__ import annotations
 
-import logging
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from adapters.crypto import DecryptionError
 from adapters.payment_processor import (
     ChargeDeclined,
     ChargePending,
@@ -39,35 +33,32 @@ from adapters.payment_processor import (
     ChargeResult,
     ChargeSucceeded,
     PaymentProcessor,
-    PaymentProcessors,
-    ProcessorOptions,
     ProcessorRefused,
     ProcessorUnavailable,
 )
-from models import Invoice, Payment, PaymentAttempt, PaymentProcessorConfig
+from models import PaymentAttempt
 from models.base import utcnow
-from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode, forbidden, invalid_state, validation
 from models.invoice import Operation, refusal
 from models.permissions import may_perform
-from models.processing import (
-    OPEN_ATTEMPT,
-    AttemptStatus,
-    Settlement,
-    settle_decline,
-    settle_success,
-)
+from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
 from models.scope import Viewer
-from resolvers.context import Services
 from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.invoices import locked_invoice
 from resolvers.outcome import payload_errors
+from resolvers.payments.attempts import new_attempt, open_attempt
+from resolvers.payments.card_refunds import return_charge
+from resolvers.payments.processors import (
+    card_processor,
+    payment_processors,
+    processor_of,
+    refused,
+    unavailable,
+)
 from schema.context import Info, viewer_of
 from schema.invoices import Invoice as InvoiceType
 from schema.invoices import InvoicePayload, PayInvoiceInput
 from schema.node import encode_id
-
-log = logging.getLogger("carebill.payments")
 
 _PROCESSORS = "payment_processors"
 # A processor's token for a card (pm_…, card_…, tok_…): letters, digits and underscores.
@@ -78,75 +69,6 @@ _CARD_NUMBER = re.compile(r"^[0-9 -]{12,23}$")
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
 )
-
-
-# --- the processors, owned by the app's lifespan --------------------------------------------
-
-
-def install_payment_processors(services: Services) -> None:
-    settings = services.settings
-    services.extras[_PROCESSORS] = PaymentProcessors(
-        ProcessorOptions(
-            api_base=settings.stripe_api_base,
-            timeout_seconds=settings.processor_timeout_seconds,
-        )
-    )
-
-
-async def close_payment_processors(services: Services) -> None:
-    processors = services.extras.pop(_PROCESSORS, None)
-    if isinstance(processors, PaymentProcessors):
-        await processors.aclose()
-
-
-def payment_processors(services: Services) -> PaymentProcessors:
-    processors = services.extras.get(_PROCESSORS)
-    if not isinstance(processors, PaymentProcessors):
-        raise RuntimeError("payment processors are installed by the app's lifespan")
-    return processors
-
-
-def processor_of(services: Services, config: PaymentProcessorConfig) -> PaymentProcessor:
-    """The practice's account at its processor, from its decrypted credentials."""
-    try:
-        credentials = services.vault.decrypt(config.encrypted_credentials)
-    except DecryptionError:
-        raise DomainError(
-            ErrorCode.NOT_CONFIGURED,
-            "the payment processor's credentials cannot be read; configure it again",
-        ) from None
-    return payment_processors(services).processor(config.type, credentials)
-
-
-async def card_processor(session: AsyncSession, practice_id: int) -> PaymentProcessorConfig | None:
-    """The processor that takes the practice's card payments, if one is configured."""
-    return (
-        await session.execute(
-            select(PaymentProcessorConfig)
-            .where(PaymentProcessorConfig.practice_id == practice_id)
-            .order_by(PaymentProcessorConfig.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
-def _unavailable(doing: str) -> DomainError:
-    return DomainError(
-        ErrorCode.PROCESSOR_UNAVAILABLE,
-        f"the payment processor did not answer while {doing}; nothing was recorded. "
-        "Retrying is safe: the same request is never carried out twice",
-    )
-
-
-def _refused(error: ProcessorRefused, field: str | None) -> DomainError:
-    if error.credentials:
-        return DomainError(
-            ErrorCode.NOT_CONFIGURED, "the payment processor refused the practice's credentials"
-        )
-    return validation(error.message, field)
-
-
-# --- payInvoice ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -220,7 +142,7 @@ async def _claim(
                     ErrorCode.NOT_CONFIGURED, "this practice does not take card payments yet"
                 )
             processor = processor_of(services, config)  # before anything is claimed
-            attempt = await _open_attempt(session, invoice.id)
+            attempt = await open_attempt(session, invoice.id)
             if attempt is not None and attempt.in_flight(now):
                 raise DomainError(
                     ErrorCode.CONFLICT,
@@ -232,7 +154,7 @@ async def _claim(
                 attempt = None
             resolving = attempt.status if attempt is not None else None
             if attempt is None:
-                attempt = await _new_attempt(session, invoice, config, method, viewer)
+                attempt = await new_attempt(session, invoice, config, method, viewer)
             attempt.claim(now, lease)
             await session.flush()
             assert attempt.payment_method is not None
@@ -260,50 +182,6 @@ async def _claim(
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
     return work
-
-
-async def _open_attempt(session: AsyncSession, invoice_id: int) -> PaymentAttempt | None:
-    return (
-        await session.execute(
-            select(PaymentAttempt)
-            .where(
-                PaymentAttempt.invoice_id == invoice_id,
-                PaymentAttempt.status.in_(OPEN_ATTEMPT),
-            )
-            .order_by(PaymentAttempt.attempt.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
-async def _new_attempt(
-    session: AsyncSession,
-    invoice: Invoice,
-    config: PaymentProcessorConfig,
-    method: str,
-    viewer: Viewer,
-) -> PaymentAttempt:
-    last = (
-        await session.execute(
-            select(func.coalesce(func.max(PaymentAttempt.attempt), 0)).where(
-                PaymentAttempt.invoice_id == invoice.id
-            )
-        )
-    ).scalar_one()
-    number = int(last) + 1
-    attempt = PaymentAttempt(
-        invoice_id=invoice.id,
-        processor_id=config.id,
-        attempt=number,
-        amount=invoice.amounts().due,
-        # From the invoice and the attempt; the random tail keeps keys unique across
-        # databases that share one processor account (a test account, say).
-        idempotency_key=f"carebill-pay-{invoice.id}-{number}-{secrets.token_hex(8)}",
-        payment_method=method,
-        created_by_id=viewer.user_id,
-    )
-    session.add(attempt)
-    return attempt
 
 
 async def _ask(processor: PaymentProcessor, work: _Work) -> ChargeResult:
@@ -395,11 +273,11 @@ async def _settle(
                         if attempt.status is AttemptStatus.PROCESSING:
                             # Keep its key: the next request replays it, never charging twice.
                             attempt.settle(AttemptStatus.UNKNOWN, None)
-                        error = _unavailable("charging the card")
+                        error = unavailable("charging the card")
                 case ProcessorRefused():
                     if attempt.status is AttemptStatus.PROCESSING:
                         attempt.settle(AttemptStatus.DECLINED, None, answer.message)
-                    error = _refused(answer, "paymentMethodId")
+                    error = refused(answer, "paymentMethodId")
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
     if to_return is not None:
@@ -407,76 +285,3 @@ async def _settle(
     if error is not None:
         raise error
     return payload
-
-
-async def return_charge(
-    processor: PaymentProcessor, charge: ChargeSucceeded, invoice_id: int
-) -> None:
-    """Give back a charge the invoice could not take (it was settled otherwise meanwhile)."""
-    try:
-        await processor.refund(
-            charge.reference,
-            charge.amount,
-            f"carebill-return-{charge.reference}",
-            {"carebill_invoice": str(invoice_id), "carebill_reason": "invoice already settled"},
-        )
-    except (ProcessorUnavailable, ProcessorRefused):
-        log.error(
-            "card payment %s could not be returned for invoice %s: refund it at the processor",
-            charge.reference,
-            invoice_id,
-        )
-    else:
-        log.warning(
-            "card payment %s returned: invoice %s was settled", charge.reference, invoice_id
-        )
-
-
-# --- refunds ---------------------------------------------------------------------------------
-
-
-async def refund_card_portions(
-    services: Services,
-    session: AsyncSession,
-    invoice: Invoice,
-    plan: list[tuple[Payment, int]],
-) -> dict[int, str]:
-    """Refund the card portions of a refund plan at their processor, and return the
-    processor's refund id by payment id. Raises (nothing recorded) when one is not accepted.
-
-    Called with the invoice row locked: the lock is the only one taken, always first, so it
-    cannot deadlock, and a webhook about this refund waits for it and then finds it recorded.
-    (On SQLite the lock is the database's write lock: refunds are rare, the wait is bounded
-    by the processor timeout.) Each key is derived from the payment, what it has had refunded
-    so far and the portion, so a retry after a timeout replays the same refund at the processor
-    instead of refunding twice."""
-    references: dict[int, str] = {}
-    for payment, part in plan:
-        if payment.method is not PaymentMethodKind.CARD or payment.processor_reference is None:
-            continue
-        config = (
-            await session.get(PaymentProcessorConfig, payment.processor_id)
-            if payment.processor_id is not None
-            else None
-        )
-        if config is None:
-            raise DomainError(
-                ErrorCode.NOT_CONFIGURED,
-                "the processor that took this card payment is no longer configured",
-            )
-        refunded = sum(r.amount for r in invoice.refunds if r.payment_id == payment.id)
-        key = f"carebill-refund-{payment.processor_reference}-{refunded}-{part}"
-        try:
-            result = await processor_of(services, config).refund(
-                payment.processor_reference, part, key, {"carebill_invoice": str(invoice.id)}
-            )
-        except ProcessorUnavailable:
-            raise _unavailable("refunding the card") from None
-        except ProcessorRefused as error:
-            if error.credentials:
-                raise _refused(error, None) from None
-            raise DomainError(
-                ErrorCode.PAYMENT_DECLINED, f"the processor refused the refund: {error.message}"
-            ) from None
-        references[payment.id] = result.reference
-    return references
