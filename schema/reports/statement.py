@@ -1,0 +1,113 @@
+"""A client's statement over a period: their balance, and the period's invoices, payments and
+refunds."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import strawberry
+
+from models import Invoice as InvoiceRow
+from models import Payment as PaymentRow
+from models import Refund as RefundRow
+from models import User as UserRow
+from models.reports import StatementFigures as StatementData
+from schema.clients import Client
+from schema.invoices import Invoice, Payment, Refund
+from schema.money import Money
+
+
+@strawberry.type(description="A payment received in a statement's period, and its invoice")
+class StatementPayment:
+    payment: Payment
+    invoice: Invoice
+
+
+@strawberry.type(description="A refund made in a statement's period, and its invoice")
+class StatementRefund:
+    refund: Refund
+    invoice: Invoice
+
+
+@strawberry.type(
+    description="A client's account over [from, to] (days in the practice's time zone): their "
+    "balance, and the invoices, payments and refunds of the period. Readable by the client, "
+    "their providers and an admin: whoever may see the client."
+)
+class ClientStatement:
+    client_row: strawberry.Private[UserRow]
+    data: strawberry.Private[StatementData]
+    currency: strawberry.Private[str]
+    from_: date = strawberry.field(name="from", description="First day of the period")
+    to: date = strawberry.field(description="Last day of the period (included)")
+    invoices: list[Invoice] = strawberry.field(
+        description="Invoices sent in the period, VOID ones included, oldest first"
+    )
+    payments: list[StatementPayment] = strawberry.field(
+        description="Payments received in the period, on any of the client's invoices"
+    )
+    refunds: list[StatementRefund] = strawberry.field(
+        description="Refunds made in the period, on any of the client's invoices"
+    )
+
+    def _money(self, amount: int) -> Money:
+        return Money.of(amount, self.currency)
+
+    @strawberry.field
+    def client(self) -> Client:
+        return Client(row=self.client_row)
+
+    @strawberry.field(description="What the client owes now: amountDue of all UNPAID invoices")
+    def balance(self) -> Money:
+        return self._money(self.data.balance)
+
+    @strawberry.field(description="Sum of the totals of the period's invoices not VOID")
+    def invoiced(self) -> Money:
+        return self._money(self.data.invoiced)
+
+    @strawberry.field(description="Number of the period's invoices not VOID")
+    def invoiced_count(self) -> int:
+        return self.data.invoiced_count
+
+    @strawberry.field(description="Still due now on the period's invoices (UNPAID ones)")
+    def outstanding(self) -> Money:
+        return self._money(self.data.outstanding)
+
+    @strawberry.field(description="Sum of the payments received in the period")
+    def paid(self) -> Money:
+        return self._money(self.data.paid)
+
+    @strawberry.field(description="Sum of the refunds made in the period")
+    def refunded(self) -> Money:
+        return self._money(self.data.refunded)
+
+    @classmethod
+    def of(
+        cls,
+        client: UserRow,
+        first: date,
+        last: date,
+        data: StatementData,
+        currency: str,
+        invoices: list[InvoiceRow],
+        payments: list[tuple[PaymentRow, InvoiceRow]],
+        refunds: list[tuple[RefundRow, InvoiceRow]],
+    ) -> ClientStatement:
+        return cls(
+            client_row=client,
+            data=data,
+            currency=currency,
+            from_=first,
+            to=last,
+            invoices=[Invoice(row=row) for row in invoices],
+            payments=[
+                StatementPayment(
+                    payment=Payment(row=p, currency=i.currency), invoice=Invoice(row=i)
+                )
+                for p, i in payments
+            ],
+            refunds=[
+                StatementRefund(refund=Refund(row=r, currency=i.currency), invoice=Invoice(row=i))
+                for r, i in refunds
+            ],
+        )
