@@ -22,7 +22,7 @@ from resolvers.context import Context
 from resolvers.outcome import payload_errors
 from schema.context import Info, viewer_of
 from schema.enums import Role
-from schema.node import decode_id
+from schema.node import decode_id, decode_person_id
 from schema.users import (
     AddMemberInput,
     AssignClientInput,
@@ -227,7 +227,7 @@ async def remove_member(info: Info, user_id: strawberry.ID, role: Role) -> Membe
     """ADMIN: take a role away; tokens acting through it stop working at once."""
     viewer = viewer_of(info)
     _require_admin(viewer)
-    pk = decode_id(user_id, "User") or decode_id(user_id, "Client")
+    pk = decode_person_id(user_id)
     if pk is None:
         raise not_found("member", "userId")
     if pk == viewer.user_id and role is DomainRole.ADMIN:
@@ -285,7 +285,7 @@ async def _assignment_parties(
 ) -> tuple[int, int]:
     provider = decode_id(data.provider_id, "User")
     # A client's id as listed by `clients` (Client) or as `addMember` returned it (User).
-    client = decode_id(data.client_id, "Client") or decode_id(data.client_id, "User")
+    client = decode_person_id(data.client_id)
     for pk, role, field in (
         (provider, DomainRole.PROVIDER, "providerId"),
         (client, DomainRole.CLIENT, "clientId"),

@@ -39,7 +39,7 @@ from schema.invoices import (
     SendInvoiceInput,
     as_utc,
 )
-from schema.node import decode_id
+from schema.node import decode_id, decode_person_id
 
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
@@ -93,7 +93,7 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
     viewer = viewer_of(info)
     if viewer.role is not Role.PROVIDER:
         raise forbidden("only a PROVIDER sends invoices")
-    client_id = decode_id(input.client_id, "Client")
+    client_id = decode_person_id(input.client_id)
     claim = claim_of(
         viewer.user_id,
         "sendInvoice",

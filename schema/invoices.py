@@ -279,15 +279,15 @@ class InvoiceFilter:
 
     def to_query(self) -> InvoiceQuery:
         # An id that is malformed or of another type matches nothing, as an unknown one would.
-        def pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
+        def pk(global_id: strawberry.ID | None, *type_names: str) -> int | None:
             if global_id is None:
                 return None
-            found = decode_id(global_id, type_name)
+            found = decode_id(global_id, *type_names)
             return -1 if found is None else found
 
         return InvoiceQuery(
             statuses=tuple(self.status or ()),
-            client_id=pk(self.client_id, "Client"),
+            client_id=pk(self.client_id, "Client", "User"),
             provider_id=pk(self.provider_id, "User"),
             sent_from=as_utc(self.sent_from),
             sent_to=as_utc(self.sent_to),

@@ -40,9 +40,15 @@ def decode_any(global_id: str) -> tuple[str, int] | None:
     return type_name, int(pk)
 
 
-def decode_id(global_id: str, type_name: str) -> int | None:
-    """The primary key behind `global_id` if it names a `type_name`, else None."""
+def decode_id(global_id: str, *type_names: str) -> int | None:
+    """The primary key behind `global_id` if it names one of `type_names`, else None."""
     decoded = decode_any(global_id)
-    if decoded is None or decoded[0] != type_name:
+    if decoded is None or decoded[0] not in type_names:
         return None
     return decoded[1]
+
+
+def decode_person_id(global_id: str) -> int | None:
+    """The user behind a `Client` or a `User` id: a client is a user (addMember answers with
+    the User), so either names them where a person is expected."""
+    return decode_id(global_id, "Client", "User")

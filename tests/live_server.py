@@ -33,6 +33,7 @@ from adapters.crypto import Vault
 from adapters.database import Database
 from resolvers.context import Services
 from settings import Settings
+from tests.api import Api
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,22 +108,15 @@ class LiveServer:
     async def post(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """The whole response body, over a real TCP connection (see tests/api.py `Api`)."""
         async with httpx.AsyncClient(base_url=self.http_url, trust_env=False) as http:
-            response = await http.post(
-                "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-            )
-        assert response.status_code == 200, (response.status_code, response.text)
-        body: dict[str, Any] = response.json()
-        return body
+            return await Api(http).post(query, variables, token)
 
     async def data(
         self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
     ) -> dict[str, Any]:
-        body = await self.post(query, variables, token)
-        assert not body.get("errors"), body["errors"]
-        data: dict[str, Any] = body["data"]
-        return data
+        async with httpx.AsyncClient(base_url=self.http_url, trust_env=False) as http:
+            return await Api(http).data(query, variables, token)
 
     async def change(self, operation: str, token: str, **input_fields: Any) -> dict[str, Any]:
         """The invoice ({id number status}) after a lifecycle mutation that must succeed."""

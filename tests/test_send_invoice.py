@@ -203,3 +203,19 @@ async def test_numbers_are_sequential_and_gap_free_under_concurrent_sends(
 
     numbers = await asyncio.gather(*(send(i) for i in range(12)))
     assert sorted(numbers) == [f"INV-{n:06d}" for n in range(1, 13)]
+
+
+async def test_a_client_may_be_named_by_its_user_id(api: Api, world: World) -> None:
+    """addMember answers with a User: its id names the same client."""
+    token = await world.token(world.provider, "PROVIDER")
+    sent = await mutate(
+        api, SEND, token, clientId=gid("User", world.c1.id), description="x", amount=100
+    )
+    assert sent["errors"] == []
+    assert sent["invoice"]["client"]["id"] == client_gid(world.c1)
+    listed = await api.data(
+        "query($c: ID) { invoices(filter: {clientId: $c}) { totalCount } }",
+        {"c": gid("User", world.c1.id)},
+        token=token,
+    )
+    assert listed["invoices"]["totalCount"] == 1
