@@ -6,7 +6,7 @@ then lets the domain (models/invoice.py) decide whether the change is allowed no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -65,11 +65,15 @@ async def locked_invoice(session: AsyncSession, viewer: Viewer, global_id: str) 
     return invoice
 
 
+# Applies one change to the locked invoice, inside the mutation's transaction.
+Change = Callable[[AsyncSession, Invoice, Viewer], Awaitable[None]]
+
+
 async def change_invoice(
     info: Info,
     invoice_id: str,
     operation: Operation,
-    apply: Callable[[Invoice, Viewer], object],
+    apply: Change,
     claim: Claim | None = None,
 ) -> InvoicePayload:
     """Lock, authorise, replay or apply, remember the idempotency key — in one transaction."""
@@ -80,7 +84,7 @@ async def change_invoice(
             if await replayed(session, claim) is None:
                 if not may_perform(viewer, invoice, operation):
                     raise forbidden(f"your active role may not {operation.value} this invoice")
-                apply(invoice, viewer)
+                await apply(session, invoice, viewer)
                 remember(session, claim, invoice.id)
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
@@ -196,7 +200,7 @@ async def record_payment(info: Info, input: RecordPaymentInput) -> InvoicePayloa
         },
     )
 
-    def apply(invoice: Invoice, actor: Viewer) -> None:
+    async def apply(_session: AsyncSession, invoice: Invoice, actor: Viewer) -> None:
         invoice.record_payment(
             amount=input.amount,
             method=input.method,
@@ -219,24 +223,22 @@ def _reason(raw: str | None) -> str | None:
 async def forgive_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
     """Write off what is still due on an UNPAID invoice."""
     reason = _reason(input.reason)
-    return await change_invoice(
-        info,
-        input.invoice_id,
-        Operation.FORGIVE,
-        lambda invoice, actor: invoice.forgive(actor_id=actor.user_id, reason=reason),
-    )
+
+    async def apply(_session: AsyncSession, invoice: Invoice, actor: Viewer) -> None:
+        invoice.forgive(actor_id=actor.user_id, reason=reason)
+
+    return await change_invoice(info, input.invoice_id, Operation.FORGIVE, apply)
 
 
 @payload_errors(InvoicePayload)
 async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
     """Cancel an UNPAID invoice that has no payment."""
     reason = _reason(input.reason)
-    return await change_invoice(
-        info,
-        input.invoice_id,
-        Operation.VOID,
-        lambda invoice, actor: invoice.void(actor_id=actor.user_id, reason=reason),
-    )
+
+    async def apply(_session: AsyncSession, invoice: Invoice, actor: Viewer) -> None:
+        invoice.void(actor_id=actor.user_id, reason=reason)
+
+    return await change_invoice(info, input.invoice_id, Operation.VOID, apply)
 
 
 @payload_errors(InvoicePayload)
@@ -254,24 +256,16 @@ async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayloa
         input.idempotency_key,
         {"invoiceId": input.invoice_id, "amount": input.amount, "reason": reason},
     )
-    try:
+
+    async def apply(session: AsyncSession, invoice: Invoice, actor: Viewer) -> None:
         # The processor is called with the invoice locked (see refund_card_portions).
-        async with info.context.db.writer() as session, session.begin():
-            invoice = await locked_invoice(session, viewer, input.invoice_id)
-            if await replayed(session, claim) is None:
-                if not may_perform(viewer, invoice, Operation.REFUND):
-                    raise forbidden("your active role may not refund this invoice")
-                plan = invoice.refund_plan(input.amount)
-                references = await refund_card_portions(
-                    info.context.services, session, invoice, plan
-                )
-                invoice.refund(
-                    amount=input.amount,
-                    reason=reason,
-                    actor_id=viewer.user_id,
-                    processor_references=references,
-                )
-                remember(session, claim, invoice.id)
-    except (StaleDataError, IntegrityError):
-        raise _CONCURRENT from None
-    return InvoicePayload(invoice=InvoiceType(row=invoice))
+        plan = invoice.refund_plan(input.amount)
+        references = await refund_card_portions(info.context.services, session, invoice, plan)
+        invoice.refund(
+            amount=input.amount,
+            reason=reason,
+            actor_id=actor.user_id,
+            processor_references=references,
+        )
+
+    return await change_invoice(info, input.invoice_id, Operation.REFUND, apply, claim)
