@@ -22,8 +22,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,15 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.crypto import Vault
 from adapters.database import Database
+from bench.common import SECRET, database
 from resolvers.context import Services
 from schema.node import encode_id
 from settings import Settings
-from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import World, make_world
 from tests.live_server import SEND, LiveServer, RedisServer, start_server
 
 SUBSCRIPTION = "subscription { invoiceAlerts { id kind invoice { id } } }"
-SECRET = "bench-secret-key-0123456789abcdef"
 
 
 def rss_kib(pid: int) -> int:
@@ -93,21 +90,6 @@ async def subscriber(url: str, token: str, receipts: Receipts, ready: asyncio.Ev
 
 async def live_count(servers: list[LiveServer]) -> int:
     return sum([int((await s.health())["alertSubscribers"]) for s in servers])
-
-
-@asynccontextmanager
-async def database(kind: str, tmp: Path) -> AsyncIterator[str]:
-    if kind == "sqlite":
-        url = sqlite_url(tmp)
-        await migrate(url)
-        yield url
-        return
-    url, name = await create_pg_database()
-    await migrate(url)
-    try:
-        yield url
-    finally:
-        await drop_pg_database(name)
 
 
 def percentile(values: list[float], q: float) -> float:

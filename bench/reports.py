@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import re
 import statistics
 import time
 import tracemalloc
@@ -26,11 +24,12 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from adapters.crypto import Vault
 from adapters.database import Database
 from app import create_app
+from bench.common import SECRET, StatementCounter, nearest_rank
 from resolvers.context import Services
 from schema.node import encode_id
 from settings import Settings
@@ -69,35 +68,16 @@ query($id: ID!, $from: Date!, $to: Date!) {
 }
 """
 YEAR = {"from": "2025-01-01", "to": "2025-12-31"}
-SECRET = "bench-secret-key-0123456789abcdef"
-
-
-def nearest_rank(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-class Counter:
-    """SQL statements the app's engine runs for a request (not the alert relay's polling)."""
-
-    def __init__(self, db: Database) -> None:
-        self.statements: list[str] = []
-        event.listen(db.engine.sync_engine, "before_cursor_execute", self._on_execute)
-
-    def _on_execute(self, *args: Any) -> None:
-        statement = str(args[2])
-        if not re.search(r"\b(FROM|UPDATE) alerts\b", statement):
-            self.statements.append(statement)
 
 
 async def timed(
-    name: str, call: Callable[[], Awaitable[Any]], counter: Counter, runs: int
+    name: str, call: Callable[[], Awaitable[Any]], counter: StatementCounter, runs: int
 ) -> dict[str, Any]:
     for _ in range(2):
         await call()
-    counter.statements.clear()
-    await call()
-    statements = len(counter.statements)
+    with counter.counting() as tally:
+        await call()
+    statements = len(tally.queries())
     seconds = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -168,7 +148,7 @@ async def fill(world: World, count: int, seed: int) -> float:
 
 
 async def measure(
-    app: Any, http: httpx.AsyncClient, world: World, counter: Counter, runs: int
+    app: Any, http: httpx.AsyncClient, world: World, counter: StatementCounter, runs: int
 ) -> list[dict[str, Any]]:
     admin = await world.token(world.admin, "ADMIN")
     provider = await world.token(world.provider, "PROVIDER")
@@ -247,7 +227,7 @@ async def main(dsn: str, runs: int, sizes: list[int]) -> None:
         services = Services(settings=settings, db=db, vault=Vault(SECRET))
         app = create_app(settings)
         async with app.router.lifespan_context(app):
-            counter = Counter(app.state.services.db)
+            counter = StatementCounter(app.state.services.db.engine)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
                 world = await make_world(services)

@@ -1,0 +1,137 @@
+"""What the benchmarks share: their secret key, percentiles, a fresh migrated database, and a
+counter of the SQL statements run on behalf of one request."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
+
+SECRET = "bench-secret-key-0123456789abcdef"
+
+
+def nearest_rank(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+@asynccontextmanager
+async def database(kind: str, tmp: Path) -> AsyncIterator[str]:
+    """The URL of a fresh migrated database: a PostgreSQL database dropped at exit, or a SQLite
+    file in `tmp`."""
+    if kind == "sqlite":
+        url = sqlite_url(tmp)
+        await migrate(url)
+        yield url
+        return
+    url, name = await create_pg_database()
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        await drop_pg_database(name)
+
+
+@dataclass
+class Tally:
+    """What the engine did on behalf of one piece of code."""
+
+    statements: list[str] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # each statement's start, end
+    checkouts: int = 0  # connections taken from the pool (sessions)
+    # PostgreSQL: the round trips asyncpg makes besides the statements (the pool's pre-ping, in
+    # its own BEGIN and ROLLBACK, then BEGIN and ROLLBACK or COMMIT around each session's work).
+    # On SQLite BEGIN and COMMIT are statements (in `statements`, not in `queries()`).
+    round_trips: int = 0
+
+    def queries(self) -> list[str]:
+        """The statements without transaction brackets (SQLite's explicit BEGIN and friends)."""
+        brackets = ("BEGIN", "COMMIT", "ROLLBACK")
+        return [s for s in self.statements if not s.lstrip().upper().startswith(brackets)]
+
+    def other_round_trips(self) -> int:
+        """BEGIN, ROLLBACK, COMMIT and pings: asyncpg's, or SQLite's bracket statements."""
+        return self.round_trips + len(self.statements) - len(self.queries())
+
+    def sql_seconds(self) -> float:
+        """Wall time with at least one statement in flight (concurrent ones counted once)."""
+        total, end = 0.0, float("-inf")
+        for start, stop in sorted(self.spans):
+            if stop > end:
+                total += stop - max(start, end)
+                end = stop
+        return total
+
+
+_TALLY: ContextVar[Tally | None] = ContextVar("bench_tally", default=None)
+
+
+class StatementCounter:
+    """Counts what `engine` runs inside `counting()`, as tests/conftest.py's count_statements
+    does: tasks started there (a request's resolvers and loaders) inherit its context, background
+    tasks started before (the alert relay's polling) do not. With `round_trips`, it also counts
+    asyncpg's other round trips (a query logger on every connection: a little overhead)."""
+
+    def __init__(self, engine: AsyncEngine, *, round_trips: bool = False) -> None:
+        sync = engine.sync_engine
+        self.round_trips = round_trips
+        event.listen(sync, "before_cursor_execute", self._before)
+        event.listen(sync, "after_cursor_execute", self._after)
+        event.listen(sync, "connect", self._attach)
+        event.listen(sync, "checkout", self._checkout)
+
+    @staticmethod
+    def _before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.statements.append(statement)
+            conn.info["bench_started"] = time.perf_counter()
+
+    @staticmethod
+    def _after(conn: Any, *_: Any) -> None:
+        started = conn.info.pop("bench_started", None)
+        tally = _TALLY.get()
+        if tally is not None and started is not None:
+            tally.spans.append((started, time.perf_counter()))
+
+    def _attach(self, _dbapi: Any, record: Any, *_: Any) -> None:
+        """asyncpg reports the queries it sends outside prepared statements (BEGIN, ROLLBACK,
+        COMMIT, the ping) to its query loggers, soon after each one, in the caller's context."""
+        driver = record.driver_connection
+        if self.round_trips and not record.info.get("bench_logged"):
+            if hasattr(driver, "add_query_logger"):
+                driver.add_query_logger(StatementCounter._logged)
+            record.info["bench_logged"] = True
+
+    def _checkout(self, _dbapi: Any, record: Any, *_: Any) -> None:
+        self._attach(_dbapi, record)  # a connection opened before the counter
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.checkouts += 1
+
+    @staticmethod
+    def _logged(_query: Any) -> None:
+        tally = _TALLY.get()
+        if tally is not None:
+            tally.round_trips += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[Tally]:
+        """The tally of the code run inside; asyncpg's reports of its last round trips arrive at
+        the event loop's next turn (`await asyncio.sleep(0)` before reading them)."""
+        tally = Tally()
+        token = _TALLY.set(tally)
+        try:
+            yield tally
+        finally:
+            _TALLY.reset(token)
