@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from cross_web import HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
@@ -25,20 +25,28 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UnsetType
 
-from adapters.broker import create_broker
-from adapters.crypto import Vault
-from adapters.database import Database
 from adapters.relay import Relay
 from resolvers import exports
-from resolvers.alerts import HUB_KEY, AlertHub
-from resolvers.context import Context, Services
-from resolvers.payments import close_payment_processors, install_payment_processors
+from resolvers.root import build_schema
 from resolvers.sessions import authenticate
 from resolvers.webhooks import handle_webhook
-from schema.root import build_schema
+from schema.context import Context
+from schema.services import Services
 from settings import Settings
 
 log = logging.getLogger("carebill")
+
+
+class State(TypedDict):
+    """What the lifespan returns: Starlette copies it into every request's `request.state`."""
+
+    services: Services
+
+
+def services_of(connection: HTTPConnection) -> Services:
+    """The services of the lifespan serving this request or socket."""
+    services: Services = connection.state.services
+    return services
 
 
 def bearer_token(header: str | None) -> str | None:
@@ -99,8 +107,6 @@ class CareBillGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=10),
             allowed_origins=settings.allowed_origins,
         )
-        # Set by the app's lifespan: nothing connects before the server starts.
-        self.services: Services | None = None
         # No origins configured, in development: a front end's dev server on this machine.
         self.local_origins_allowed = not settings.allowed_origins and not settings.production
 
@@ -144,9 +150,7 @@ class CareBillGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        services = self.services
-        if services is None:
-            raise RuntimeError("the application's lifespan has not started")
+        services = services_of(request)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         token = bearer_token(request.headers.get("authorization"))
         if isinstance(request, WebSocket):
@@ -180,37 +184,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = CareBillGraphQL(settings)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
-        services = Services(settings=settings, db=db, vault=Vault(settings.secret_key))
-        app.state.services = graphql.services = services
-        install_payment_processors(services)
+    async def lifespan(_app: Starlette) -> AsyncIterator[State]:
+        services = Services.build(settings)
         # The alert outbox: the relay publishes committed alerts through the broker, whose
         # doorbells wake this process's subscriptions.
-        broker = create_broker(settings.redis_url)
+        broker = services.alerts.broker
         await broker.start()
-        relay = Relay(db, broker)
+        relay = Relay(services.db, broker)
         relay.start()
-        recheck = max(settings.alert_recheck_seconds, 0.1)
-        services.extras[HUB_KEY] = AlertHub(broker=broker, recheck_seconds=recheck)
         try:
-            yield
+            yield {"services": services}
         finally:
             await relay.stop()
             await broker.close()
-            graphql.services = None
-            await close_payment_processors(services)
-            await db.dispose()
+            await services.processors.aclose()
+            await services.db.dispose()
 
-    async def healthz(_request: Request) -> JSONResponse:
-        services = graphql.services
-        hub = services.extras.get(HUB_KEY) if services is not None else None
-        subscribers = hub.live if isinstance(hub, AlertHub) else 0
+    async def healthz(request: Request) -> JSONResponse:
+        subscribers = services_of(request).alerts.live
         return JSONResponse({"status": "ok", "alertSubscribers": subscribers})
 
-    async def readyz(_request: Request) -> JSONResponse:
-        services = graphql.services
-        ok = services is not None and await services.db.ping()
+    async def readyz(request: Request) -> JSONResponse:
+        ok = await services_of(request).db.ping()
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "database": ok},
             status_code=200 if ok else 503,
@@ -218,11 +213,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     async def webhook(request: Request) -> JSONResponse:
         """A payment processor's event (see resolvers/webhooks.py)."""
-        services = graphql.services
-        if services is None:
-            return JSONResponse({"status": "starting"}, status_code=503)
         answer = await handle_webhook(
-            services,
+            services_of(request),
             request.path_params["processor_type"],
             request.path_params["processor_id"],
             await request.body(),
@@ -235,9 +227,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         handler = exports.HANDLERS.get(request.path_params["name"])
         if handler is None:
             return JSONResponse({"error": "no such export"}, status_code=404)
-        services = graphql.services
-        if services is None:
-            return JSONResponse({"status": "starting"}, status_code=503)
+        services = services_of(request)
         token = bearer_token(request.headers.get("authorization"))
         return await handler(services, await authenticate(services, token), request)
 

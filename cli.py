@@ -21,7 +21,7 @@ def _migrate(settings: Settings) -> None:
 
 def _seed(settings: Settings) -> None:
     from adapters.database import Database
-    from provisioning import seed_demo
+    from demo_data import seed_demo
 
     async def run() -> bool:
         db = Database(settings.database_url)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "serve":
             _serve(settings, args.host, args.port, args.workers)
         elif args.command == "export-schema":
-            from schema.export import main as export_schema
+            from resolvers.root import main as export_schema
 
             export_schema()
         else:

@@ -31,11 +31,10 @@ from websockets.typing import Subprotocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from bench.common import SECRET, database
-from resolvers.context import Services
 from schema.node import encode_id
+from schema.services import Services
 from settings import Settings
 from tests.factories import World, make_world
 from tests.live_server import SEND, LiveServer, RedisServer, start_server
@@ -103,7 +102,7 @@ async def run(kind: str, processes: int, subscribers: int, mutations: int) -> di
     async with database(kind, tmp) as url:
         settings = Settings(database_url=url, secret_key=SECRET)
         db = Database(url)
-        world: World = await make_world(Services(settings=settings, db=db, vault=Vault(SECRET)))
+        world: World = await make_world(Services.build(settings, db))
         admin = await world.token(world.admin, "ADMIN")
         provider = await world.token(world.provider, "PROVIDER")
         await db.dispose()

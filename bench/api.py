@@ -43,15 +43,15 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from adapters.passwords import hash_password, verify_password
 from app import create_app
 from bench.common import SECRET, StatementCounter, Tally, database, nearest_rank
 from models.base import utcnow
-from resolvers.context import Services
 from schema.node import encode_id
+from schema.services import Services
 from settings import Settings
+from tests.asgi import running
 from tests.databases import PG_ADMIN_DSN
 from tests.factories import (
     PASSWORD,
@@ -340,9 +340,9 @@ async def profile(settings: Settings, plan: list[Scenario], runs: int) -> dict[s
     statement in flight."""
     app = create_app(settings)
     profiles: dict[str, Profile] = {}
-    async with app.router.lifespan_context(app):
-        counter = StatementCounter(app.state.services.db.engine, round_trips=True)
-        transport = httpx.ASGITransport(app=app)
+    async with running(app) as served:
+        counter = StatementCounter(served.services.db.engine, round_trips=True)
+        transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             for scenario in plan:
                 for _ in range(3):
@@ -604,7 +604,7 @@ async def bench_in(args: argparse.Namespace, concurrencies: list[int], tmp: Path
     async with database(args.database, tmp) as url:
         settings = Settings(database_url=url, secret_key=SECRET)
         db = Database(url)
-        services = Services(settings=settings, db=db, vault=Vault(SECRET))
+        services = Services.build(settings, db)
         # One UNPAID invoice per recordPayment: the timed ones and one warm-up per connection at
         # each concurrency on each server, and the in-process ones (3 warm-ups and --runs).
         plan_servers = servers(args.workers, args.gc_freeze)

@@ -26,13 +26,13 @@ import asyncpg
 import httpx
 from sqlalchemy import text
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from app import create_app
 from bench.common import SECRET, StatementCounter, nearest_rank
-from resolvers.context import Services
 from schema.node import encode_id
+from schema.services import Services
 from settings import Settings
+from tests.asgi import running
 from tests.databases import migrate
 from tests.factories import World, bulk_invoices, make_world, random_invoice_specs
 
@@ -224,11 +224,11 @@ async def main(dsn: str, runs: int, sizes: list[int]) -> None:
         await migrate(url)
         settings = Settings(database_url=url, secret_key=SECRET)
         db = Database(url)
-        services = Services(settings=settings, db=db, vault=Vault(SECRET))
+        services = Services.build(settings, db)
         app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            counter = StatementCounter(app.state.services.db.engine)
-            transport = httpx.ASGITransport(app=app)
+        async with running(app) as served:
+            counter = StatementCounter(served.services.db.engine)
+            transport = httpx.ASGITransport(app=served.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
                 world = await make_world(services)
                 have = 0

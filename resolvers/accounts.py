@@ -18,11 +18,10 @@ from models.enums import Role as DomainRole
 from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
 from models.scope import Viewer as Scope
 from resolvers import sessions
-from resolvers.context import Context
-from resolvers.outcome import payload_errors
-from schema.context import Info, viewer_of
+from schema.context import Context, Info, viewer_of
 from schema.enums import Role
 from schema.node import decode_id, decode_person_id
+from schema.outcome import payload_errors
 from schema.users import (
     AddMemberInput,
     AssignClientInput,

@@ -10,10 +10,8 @@ happened in the practice; what the viewer receives is always what the database s
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,44 +21,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from adapters.broker import Broker
 from models import Alert, AlertRead, Invoice
 from models.base import UTCDateTime, utcnow
 from models.enums import Role
 from models.scope import Viewer, visible_invoices
-from resolvers.context import Context, Services
 from resolvers.sessions import is_active
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection, alert_not_found
-from schema.context import Info, viewer_of
+from schema.context import Context, Info, viewer_of
 from schema.errors import bad_input, unauthenticated
 from schema.node import decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
+from schema.services import AlertHub
 
-HUB_KEY = "alerts"
 # Alerts sent per database read when a subscriber catches up.
 CATCH_UP_BATCH = 100
-# Subscription reads in flight per process: a thousand subscribers woken by one alert queue
-# here instead of exhausting the connection pool that HTTP requests need too.
-CONCURRENT_READS = 8
-
-
-@dataclass
-class AlertHub:
-    """What the alert subscriptions of one process share; built by the app's lifespan."""
-
-    broker: Broker
-    # How often an idle subscription re-checks its token and re-reads its inbox.
-    recheck_seconds: float = 10.0
-    reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_READS))
-    # Subscriptions past their starting point (what /healthz reports).
-    live: int = 0
-
-
-def alert_hub(services: Services) -> AlertHub:
-    hub = services.extras.get(HUB_KEY)
-    if not isinstance(hub, AlertHub):
-        raise RuntimeError("alert subscriptions need the application's lifespan")
-    return hub
 
 
 AlertRow = Row[Alert, Invoice, datetime | None]
@@ -226,7 +200,7 @@ async def invoice_alerts(
     token is revoked or expires."""
     ctx = info.context
     viewer = viewer_of(info)
-    hub = alert_hub(ctx.services)
+    hub = ctx.services.alerts
     if not await _still_valid(ctx, hub, viewer):
         raise unauthenticated()
     # Listen before reading the starting point, so that no doorbell falls in between.

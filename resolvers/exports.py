@@ -35,9 +35,9 @@ from models.reports import (
     invoice_export_query,
 )
 from models.scope import Viewer
-from resolvers.context import Services
 from resolvers.reports import REPORT_ROLES
 from schema.node import encode_id
+from schema.services import Services
 
 log = logging.getLogger("carebill.exports")
 

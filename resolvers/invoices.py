@@ -25,7 +25,6 @@ from models.permissions import may_perform
 from models.scope import Viewer, visible_client, visible_invoices
 from models.sending import issue_invoice
 from resolvers.idempotency import Claim, claim_of, remember, replayed
-from resolvers.outcome import payload_errors
 from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
 from schema.invoices import (
@@ -40,6 +39,7 @@ from schema.invoices import (
     as_utc,
 )
 from schema.node import decode_id, decode_person_id
+from schema.outcome import payload_errors
 
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"

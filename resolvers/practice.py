@@ -14,9 +14,9 @@ from models.enums import SalesTaxMode as DomainTaxMode
 from models.errors import forbidden, not_found, validation
 from models.scope import Viewer as Scope
 from models.tax import MAX_RATE_BASIS_POINTS
-from resolvers.outcome import payload_errors
 from schema.context import Info, viewer_of
 from schema.node import decode_id
+from schema.outcome import payload_errors
 from schema.practice import (
     ConfigureClientBillingInput,
     ConfigurePaymentProcessorInput,

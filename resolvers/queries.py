@@ -10,12 +10,12 @@ from models import Payment as PaymentRow
 from models import Refund as RefundRow
 from models.enums import Role as DomainRole
 from models.scope import visible_invoices
-from resolvers.reads import InvoiceQuery, list_clients, list_invoices
 from schema.clients import Client, ClientConnection
 from schema.context import Info, viewer_of
 from schema.invoices import Invoice, InvoiceConnection, InvoiceFilter, Payment, Refund
 from schema.node import Node, decode_any, decode_id
 from schema.practice import PaymentProcessor, Practice
+from schema.reads import InvoiceQuery, list_clients, list_invoices
 from schema.users import User, Viewer
 
 

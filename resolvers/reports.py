@@ -1,4 +1,5 @@
-"""The report operations: `billingReport`, `agingReport` and `Client.statement`.
+"""The report operations: `billingReport` and `agingReport` (`Client.statement` is read in
+schema/reports/statement.py).
 
 Each runs a constant number of statements in one short session, whatever the number of
 invoices: the practice, then the report's aggregate query (or the statement's four queries).
@@ -14,27 +15,21 @@ import strawberry
 
 from adapters.database import Database
 from models import Practice
-from models import User as UserRow
 from models.enums import Role
 from models.errors import DomainError
 from models.reports import (
     AgingReportData,
     BillingReportData,
     Period,
-    StatementFigures,
     aging_query,
     billing_report_query,
     check_as_of,
-    statement_figures_query,
-    statement_invoices_query,
-    statement_payments_query,
-    statement_refunds_query,
     today_in,
 )
 from models.scope import Viewer
-from schema.context import Info, require_role, viewer_of
+from schema.context import Info, require_role
 from schema.errors import PublicError, bad_input
-from schema.reports import AgingReport, BillingReport, ClientStatement
+from schema.reports import AgingReport, BillingReport
 
 # Roles that may read the billing report (a CLIENT may not).
 REPORT_ROLES = (Role.ADMIN, Role.PROVIDER)
@@ -88,37 +83,3 @@ async def aging_report(
     except DomainError as error:
         raise _invalid(error) from None
     return AgingReport.of(AgingReportData.of(day, rows), practice.currency)
-
-
-async def client_statement(info: Info, client: UserRow, first: date, last: date) -> ClientStatement:
-    """`client`'s statement; the caller loaded `client` through the viewer's scope, and every
-    query here is scoped to the viewer again."""
-    viewer = viewer_of(info)
-    try:
-        async with info.context.db.reader() as session:
-            practice = await session.get_one(Practice, viewer.practice_id)
-            period = Period.of(first, last, practice.time_zone)
-            figures = (
-                await session.execute(statement_figures_query(viewer, client.id, period))
-            ).one()
-            invoices = (
-                await session.scalars(statement_invoices_query(viewer, client.id, period))
-            ).all()
-            payments = (
-                await session.execute(statement_payments_query(viewer, client.id, period))
-            ).all()
-            refunds = (
-                await session.execute(statement_refunds_query(viewer, client.id, period))
-            ).all()
-    except DomainError as error:
-        raise _invalid(error) from None
-    return ClientStatement.of(
-        client,
-        period.first,
-        period.last,
-        StatementFigures.of(figures),
-        practice.currency,
-        list(invoices),
-        [(p, i) for p, i in payments],
-        [(r, i) for r, i in refunds],
-    )

@@ -12,7 +12,7 @@ from models import AuthSession, Membership
 from models.base import utcnow
 from models.enums import Role
 from models.scope import Viewer
-from resolvers.context import Services
+from schema.services import Services
 
 
 async def issue(

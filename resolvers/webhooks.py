@@ -34,10 +34,10 @@ from models.base import utcnow
 from models.enums import PaymentMethodKind, ProcessorType
 from models.errors import DomainError, ErrorCode
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
-from resolvers.context import Services
 from resolvers.payments.card_refunds import return_charge
 from resolvers.payments.processors import processor_of
 from schema.node import decode_id
+from schema.services import Services
 
 log = logging.getLogger("carebill.webhooks")
 

@@ -68,9 +68,9 @@ class Client(Node):
         from_: Annotated[date, strawberry.argument(name="from")],
         to: date,
     ) -> Annotated[ClientStatement, strawberry.lazy("schema.reports")]:
-        from resolvers.reports import client_statement  # resolvers.reports imports this module
+        from schema.reports.statement import load_statement  # which imports this module
 
-        return await client_statement(info, self.row, from_, to)
+        return await load_statement(info, self.row, from_, to)
 
 
 @strawberry.type

@@ -1,15 +1,55 @@
-"""Typed access to the per-request context from a resolver's `info`."""
+"""The typed per-request context every resolver receives, and typed access to it from `info`."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
 
+from adapters.database import Database
 from models.enums import Role
 from models.scope import Viewer
-from resolvers.context import Context
 from schema.errors import forbidden_field, unauthenticated
+from schema.loaders import Loaders
+from schema.services import Services
+from settings import Settings
+
+
+@dataclass
+class Context:
+    services: Services
+    viewer: Viewer | None
+    request_id: str
+    # The bearer token presented, when there was one (valid or not).
+    token: str | None = None
+    request: Any = None
+    response: Any = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    def act_as(self, viewer: Viewer | None) -> None:
+        """After login, switchRole or logout the rest of the response speaks for `viewer`."""
+        self.viewer = viewer
+        self._loaders = None
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's loaders, scoped to the viewer (created on first use); without a
+        viewer, nothing is in scope: a top-level UNAUTHENTICATED error."""
+        if self._loaders is None:
+            if self.viewer is None:
+                raise unauthenticated()
+            self._loaders = Loaders.create(self.db, self.viewer)
+        return self._loaders
+
 
 Info: TypeAlias = StrawberryInfo[Context, None]
 

@@ -13,13 +13,13 @@ from models import Payment as PaymentRow
 from models import Refund as RefundRow
 from models.invoice import Amounts, Operation, amounts_of
 from models.permissions import can
-from resolvers.reads import InvoiceQuery
 from schema.context import Info, viewer_of
 from schema.enums import InvoiceAction, InvoiceStatus, PaymentMethodKind
 from schema.errors import UserError
 from schema.money import Money
 from schema.node import Node, decode_id, encode_id
 from schema.pagination import Page, PageInfo
+from schema.reads import InvoiceQuery
 from schema.users import User
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from app import create_app
-from resolvers.context import Services
+from schema.services import Services
 from settings import Settings
 from tests.api import Api
+from tests.asgi import Running, running
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import World, make_world
 from tests.live_server import live_server, own_database, redis_server  # noqa: F401 - fixtures
@@ -53,15 +53,19 @@ def settings(database_url: str, stripe_server: LocalStripe) -> Settings:  # noqa
 async def services(settings: Settings) -> AsyncIterator[Services]:
     """Services for factories, sharing the database with the app under test."""
     db = Database(settings.database_url)
-    yield Services(settings=settings, db=db, vault=Vault(settings.secret_key))
+    yield Services.build(settings, db)
     await db.dispose()
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[Any]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
+async def served(settings: Settings) -> AsyncIterator[Running]:
+    async with running(create_app(settings)) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def app(served: Running) -> Any:
+    return served.app
 
 
 @pytest.fixture
@@ -106,10 +110,10 @@ class StatementCounter:
 
 
 @pytest.fixture
-def count_statements(app: Any) -> Iterator[Callable[[], StatementCounter]]:
+def count_statements(served: Running) -> Iterator[Callable[[], StatementCounter]]:
     """`count_statements()` starts counting the SQL statements that the app's engine runs for
     the calling test from then on (a SQLAlchemy event hook)."""
-    engine = app.state.services.db.engine.sync_engine
+    engine = served.services.db.engine.sync_engine
 
     def on_execute(*args: Any) -> None:
         counter = _COUNTING.get()

@@ -30,7 +30,7 @@ from models.base import utcnow
 from models.enums import PaymentMethodKind, Role, SalesTaxMode
 from models.sending import issue_invoice
 from resolvers import sessions
-from resolvers.context import Services
+from schema.services import Services
 
 PASSWORD = "correct-horse-battery"
 _PASSWORD_HASH = hash_password(PASSWORD)  # argon2 is slow on purpose: hash once

@@ -29,9 +29,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
-from adapters.crypto import Vault
 from adapters.database import Database
-from resolvers.context import Services
+from schema.services import Services
 from settings import Settings
 from tests.api import Api
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
@@ -210,7 +209,7 @@ async def own_database(database_url: str, tmp_path: Path) -> AsyncIterator[Servi
     await migrate(url)
     settings = Settings(database_url=url, secret_key="relay-test-secret-key-0123456789")
     db = Database(url)
-    yield Services(settings=settings, db=db, vault=Vault(settings.secret_key))
+    yield Services.build(settings, db)
     await db.dispose()
     if name is not None:
         await drop_pg_database(name)

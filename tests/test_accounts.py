@@ -18,6 +18,7 @@ from models.enums import Role
 from schema.node import encode_id
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.factories import PASSWORD, Person, World
 from tests.snapshots import snapshot
 
@@ -665,7 +666,7 @@ async def test_memberships_are_stored_as_the_contract_says(world: World) -> None
 async def _api_of(settings: Settings) -> AsyncIterator[Api]:
     """A client of a separately configured app on the same database."""
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(application) as served:
+        transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
             yield Api(http)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Alert
-from resolvers.context import Services
+from schema.services import Services
 from tests.factories import Person, World, make_world
 from tests.lifecycle import client_gid
 from tests.live_server import (

@@ -15,7 +15,7 @@ from adapters.broker import AlertNote, BrokerUnavailable, Fanout, InProcessBroke
 from adapters.database import Database
 from adapters.relay import Relay
 from models import Alert
-from resolvers.context import Services
+from schema.services import Services
 from tests.factories import make_world
 from tests.live_server import RedisServer
 

@@ -30,9 +30,10 @@ from models import (
     User,
 )
 from models.enums import InvoiceStatus, Role, SalesTaxMode
-from schema.export import sdl
+from resolvers.root import sdl
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.databases import create_pg_database, drop_pg_database, sqlite_url
 
 CAREBILL = str(Path(sys.executable).with_name("carebill"))
@@ -237,8 +238,8 @@ async def _tour(url: str) -> None:
     """The README's tour: the demo admin logs in (as PROVIDER, their least privileged role),
     switches to ADMIN and sees the whole practice; the client sees only their own."""
     application = create_app(Settings(database_url=url))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(application) as served:
+        transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://demo.test") as http:
             api = Api(http)
             token = await api.login("admin@demo.test", DEMO_PASSWORD)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from resolvers.context import Services
+from schema.services import Services
 from tests.api import Api
 from tests.conftest import StatementCounter
 from tests.factories import World, make_world

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from graphql import get_introspection_query
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from app import create_app
 from models.enums import Role
-from resolvers.context import Services
+from schema.services import Services
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.databases import migrate, sqlite_url
 from tests.factories import World, make_world
 
@@ -40,10 +40,10 @@ async def client_of(settings: Settings) -> AsyncIterator[Any]:
         }
         values.update(overrides)
         application = create_app(Settings(**values))
-        lifespan = application.router.lifespan_context(application)
-        await lifespan.__aenter__()
+        lifespan = running(application)
+        served = await lifespan.__aenter__()
         http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application), base_url="http://carebill.test"
+            transport=httpx.ASGITransport(app=served.app), base_url="http://carebill.test"
         )
         stack.append((lifespan, http))
         return http
@@ -220,14 +220,14 @@ async def broken(tmp_path: Path) -> AsyncIterator[tuple[Any, World]]:
     await migrate(url)
     settings = Settings(database_url=url, secret_key="broken-secret-key-0123456789")
     db = Database(url)
-    world = await make_world(Services(settings=settings, db=db, vault=Vault(settings.secret_key)))
+    world = await make_world(Services.build(settings, db))
     await world.token(world.admin, Role.ADMIN)
     path = url.split("///", 1)[1]
     with sqlite3.connect(path) as raw:  # foreign keys off on this connection
         raw.execute("DROP TABLE invoices")
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application, world
+    async with running(application) as served:
+        yield served.app, world
     await db.dispose()
 
 

@@ -20,12 +20,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from adapters.crypto import Vault
 from adapters.database import Database
 from app import create_app
-from resolvers.context import Services
+from schema.services import Services
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.factories import Person, World, make_world
 from tests.lifecycle import FORGIVE, RECORD, REFUND, SEND, VOID, client_gid, mutate
 
@@ -52,14 +52,14 @@ class Harness:
 
     async def start(self) -> None:
         app = create_app(self.app_settings)
-        await self.stack.enter_async_context(app.router.lifespan_context(app))
+        served = await self.stack.enter_async_context(running(app))
         http = await self.stack.enter_async_context(
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=served.app), base_url="http://t")
         )
         self.api = Api(http)
         db = Database(self.app_settings.database_url)
         self.stack.push_async_callback(db.dispose)
-        services = Services(self.app_settings, db, Vault(self.app_settings.secret_key))
+        services = Services.build(self.app_settings, db)
         self.world: World = await make_world(services)
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from models.enums import Role
 from schema.node import encode_id
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.factories import World
 
 INVOICES = """query($first: Int, $after: String) { invoices(first: $first, after: $after) {
@@ -162,8 +163,8 @@ async def test_first_is_bounded(api: Api, world: World, invoices: list[int], fir
 
 async def _api_of(settings: Settings) -> AsyncIterator[Api]:
     application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(application) as served:
+        transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
             yield Api(http)
 

@@ -19,6 +19,7 @@ from models.processing import AttemptStatus
 from schema.node import encode_id
 from settings import Settings
 from tests.api import Api
+from tests.asgi import running
 from tests.factories import World
 from tests.stripe_server import LocalStripe, closed_port, deliver, enable_cards, pay_by_card
 
@@ -70,8 +71,8 @@ class AnswerDroppingProxy:
 async def app_with(settings: Settings, **changes: Any) -> AsyncIterator[Api]:
     """Another CareBill process on the same database, configured with `changes`."""
     application = create_app(dataclasses.replace(settings, **changes))
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(application) as served:
+        transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
             yield Api(http)
 

@@ -15,8 +15,7 @@ from graphql import (
     GraphQLSchema,
 )
 
-from schema.export import sdl
-from schema.root import build_schema
+from resolvers.root import build_schema, sdl
 from settings import Settings
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from models.enums import SalesTaxMode
-from resolvers.context import Services
+from schema.services import Services
 from tests.api import Api
 from tests.factories import World, make_world
 from tests.lifecycle import SEND, client_gid, gid, invoice_count, mutate

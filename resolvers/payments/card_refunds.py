@@ -16,8 +16,8 @@ from adapters.payment_processor import (
 from models import Invoice, Payment, PaymentProcessorConfig
 from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode
-from resolvers.context import Services
 from resolvers.payments.processors import processor_of, refused, unavailable
+from schema.services import Services
 
 log = logging.getLogger("carebill.payments")
 

@@ -45,12 +45,10 @@ from models.processing import AttemptStatus, Settlement, settle_decline, settle_
 from models.scope import Viewer
 from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.invoices import locked_invoice
-from resolvers.outcome import payload_errors
 from resolvers.payments.attempts import new_attempt, open_attempt
 from resolvers.payments.card_refunds import return_charge
 from resolvers.payments.processors import (
     card_processor,
-    payment_processors,
     processor_of,
     refused,
     unavailable,
@@ -59,6 +57,7 @@ from schema.context import Info, viewer_of
 from schema.invoices import Invoice as InvoiceType
 from schema.invoices import InvoicePayload, PayInvoiceInput
 from schema.node import encode_id
+from schema.outcome import payload_errors
 
 _PROCESSORS = "payment_processors"
 # A processor's token for a card (pm_…, card_…, tok_…): letters, digits and underscores.
@@ -125,7 +124,7 @@ async def _claim(
     now = utcnow()
     services = info.context.services
     # A request makes at most two calls (where an open payment stands, then cancel it).
-    lease = timedelta(seconds=2 * payment_processors(services).options.longest_call_seconds)
+    lease = timedelta(seconds=2 * services.processors.options.longest_call_seconds)
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, invoice_id)

@@ -1,6 +1,6 @@
-"""The payment processors: the registry the app's lifespan installs and closes, the practice's
-own account at its processor (used by payInvoice, card refunds and webhooks), and the
-`DomainError`s a processor that does not answer or refuses becomes."""
+"""The payment processors: the practice's own account at its processor (used by payInvoice,
+card refunds and webhooks), and the `DomainError`s a processor that does not answer or refuses
+becomes. The processors' registry is `Services.processors` (schema/services.py)."""
 
 from __future__ import annotations
 
@@ -8,40 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import DecryptionError
-from adapters.payment_processor import (
-    PaymentProcessor,
-    PaymentProcessors,
-    ProcessorOptions,
-    ProcessorRefused,
-)
+from adapters.payment_processor import PaymentProcessor, ProcessorRefused
 from models import PaymentProcessorConfig
 from models.errors import DomainError, ErrorCode, validation
-from resolvers.context import Services
-
-_PROCESSORS = "payment_processors"
-
-
-def install_payment_processors(services: Services) -> None:
-    settings = services.settings
-    services.extras[_PROCESSORS] = PaymentProcessors(
-        ProcessorOptions(
-            api_base=settings.stripe_api_base,
-            timeout_seconds=settings.processor_timeout_seconds,
-        )
-    )
-
-
-async def close_payment_processors(services: Services) -> None:
-    processors = services.extras.pop(_PROCESSORS, None)
-    if isinstance(processors, PaymentProcessors):
-        await processors.aclose()
-
-
-def payment_processors(services: Services) -> PaymentProcessors:
-    processors = services.extras.get(_PROCESSORS)
-    if not isinstance(processors, PaymentProcessors):
-        raise RuntimeError("payment processors are installed by the app's lifespan")
-    return processors
+from schema.services import Services
 
 
 def processor_of(services: Services, config: PaymentProcessorConfig) -> PaymentProcessor:
@@ -53,7 +23,7 @@ def processor_of(services: Services, config: PaymentProcessorConfig) -> PaymentP
             ErrorCode.NOT_CONFIGURED,
             "the payment processor's credentials cannot be read; configure it again",
         ) from None
-    return payment_processors(services).processor(config.type, credentials)
+    return services.processors.processor(config.type, credentials)
 
 
 async def card_processor(session: AsyncSession, practice_id: int) -> PaymentProcessorConfig | None:

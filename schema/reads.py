@@ -19,7 +19,7 @@ from schema.node import MAX_PK
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 
 if TYPE_CHECKING:  # the context holds the loaders, which page invoices through this module
-    from resolvers.context import Context
+    from schema.context import Context
 
 
 @dataclass(frozen=True)

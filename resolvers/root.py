@@ -1,22 +1,13 @@
-"""The Schema: root types assembled from the per-domain resolvers, and its protections."""
+"""The Schema: the root types assembled from the per-domain resolvers, with the protections of
+schema/protections.py; and its SDL, for the committed `schema.graphql` (`carebill
+export-schema`)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
 
 from resolvers import accounts, alerts, invoices, practice, queries, reports
 from resolvers.payments import pay_invoice
@@ -25,12 +16,11 @@ from schema.clients import Client, ClientConnection
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
 from schema.node import Node
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
+from schema.protections import CareBillSchema, protections
 from schema.reports import AgingReport, BillingReport
 from schema.scalars import SCALARS
 from schema.users import LoginPayload, MemberPayload, User, Viewer
 from settings import Settings
-
-log = logging.getLogger("carebill.graphql")
 
 
 @strawberry.type
@@ -83,57 +73,21 @@ class Subscription:
     )
 
 
-def _is_public(error: GraphQLError) -> bool:
-    """Parse and validation errors have no original error; ours are PublicError (a GraphQLError).
-    Variables that do not coerce to their type (a string for an Int, 2**70, a bad BigInt) fail
-    before execution, without a path, wrapping the scalar's GraphQLError or ValueError: the
-    client's mistake, shown as is rather than masked as an internal error."""
-    original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
-        return True
-    return error.path is None and isinstance(original, ValueError | TypeError)
-
-
-class LoggedMaskErrors(MaskErrors):
-    """Masks unexpected exceptions, logging each one with the request id first."""
-
-    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        context = self.execution_context.context
-        request_id = getattr(context, "request_id", "-")
-        log.error(
-            "unexpected error in request %s at %s",
-            request_id,
-            error.path,
-            exc_info=error.original_error,
-        )
-        masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
-        return masked
-
-
-class CareBillSchema(strawberry.Schema):
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        """Strawberry logs every error with its traceback; ours are expected answers, and the
-        unexpected ones are already logged, with the request id, by `LoggedMaskErrors`."""
-
-
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # Factories, so that each request gets fresh extension instances.
-    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
-    ]
-    if settings.production:
-        extensions.append(DisableIntrospection)
     return CareBillSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[User, Client, Invoice, Practice, PaymentProcessor],
-        extensions=extensions,
+        extensions=protections(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+
+
+def sdl() -> str:
+    """The SDL of the schema the server runs, with the file's trailing newline."""
+    return build_schema(Settings()).as_str() + "\n"
+
+
+def main() -> None:
+    print(sdl(), end="")

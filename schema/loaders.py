@@ -26,8 +26,8 @@ from models import (
 )
 from models.enums import InvoiceStatus, Role
 from models.scope import Viewer, visible_client, visible_invoices
-from resolvers.reads import InvoiceQuery, invoice_pages_by_client
 from schema.pagination import Page
+from schema.reads import InvoiceQuery, invoice_pages_by_client
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

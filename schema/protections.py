@@ -1,0 +1,72 @@
+"""The schema's protections: query depth, alias and token limits, introspection off in
+production, and the masking (with logging) of unexpected errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types import ExecutionContext
+
+from settings import Settings
+
+log = logging.getLogger("carebill.graphql")
+
+
+def _is_public(error: GraphQLError) -> bool:
+    """Parse and validation errors have no original error; ours are PublicError (a GraphQLError).
+    Variables that do not coerce to their type (a string for an Int, 2**70, a bad BigInt) fail
+    before execution, without a path, wrapping the scalar's GraphQLError or ValueError: the
+    client's mistake, shown as is rather than masked as an internal error."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return True
+    return error.path is None and isinstance(original, ValueError | TypeError)
+
+
+class LoggedMaskErrors(MaskErrors):
+    """Masks unexpected exceptions, logging each one with the request id first."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = getattr(context, "request_id", "-")
+        log.error(
+            "unexpected error in request %s at %s",
+            request_id,
+            error.path,
+            exc_info=error.original_error,
+        )
+        masked = super().anonymise_error(error)
+        masked.extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        return masked
+
+
+class CareBillSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Strawberry logs every error with its traceback; ours are expected answers, and the
+        unexpected ones are already logged, with the request id, by `LoggedMaskErrors`."""
+
+
+def protections(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    # Factories, so that each request gets fresh extension instances.
+    extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
+    ]
+    if settings.production:
+        extensions.append(DisableIntrospection)
+    return extensions
