@@ -1,10 +1,56 @@
-"""Who may do what to an invoice, by active role — the contract's Rules in one place."""
+"""Who may do what, by active role — every role rule of the API in one place.
+
+Role rules (`RoleRule`) decide from the active role alone: who may send invoices, configure
+the practice, manage members, read the reports and the payment processors. The GraphQL layer
+applies them declaratively (schema/permissions.py); the CSV exports ask them too. Invoice rules
+decide from the role and the invoice: who may act on it (ADMIN, its PROVIDER), who pays it (its
+CLIENT); and sending asks, beyond the role, for the Client Billing service and one's own client.
+What each role *sees* is models/scope.py.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from models.enums import Role
+from models.errors import DomainError, ErrorCode, forbidden, not_found
 from models.invoice import Amounts, Invoice, Operation, refusal
-from models.scope import Viewer
+from models.practice import ClientBillingProvider, Practice
+from models.scope import Viewer, visible_client
+from models.user import ProviderClient
+
+# How a field that the active role may not read is refused.
+UNREADABLE_FIELD = "Your active role may not read this field"
+
+
+@dataclass(frozen=True)
+class RoleRule:
+    """The roles that may do one thing, and the refusal the others get."""
+
+    roles: frozenset[Role]
+    refusal: str
+
+    def allows(self, viewer: Viewer) -> bool:
+        return viewer.role in self.roles
+
+    def check(self, viewer: Viewer) -> None:
+        """A FORBIDDEN `DomainError` unless the viewer's active role may."""
+        if not self.allows(viewer):
+            raise forbidden(self.refusal)
+
+
+SEND_INVOICES = RoleRule(frozenset({Role.PROVIDER}), "only a PROVIDER sends invoices")
+CONFIGURE_PRACTICE = RoleRule(
+    frozenset({Role.ADMIN}), "only an ADMIN may change the practice's billing set-up"
+)
+MANAGE_MEMBERS = RoleRule(frozenset({Role.ADMIN}), "only an ADMIN may manage members")
+# Fields: refused with a top-level FORBIDDEN error.
+READ_BILLING_REPORT = RoleRule(frozenset({Role.ADMIN, Role.PROVIDER}), UNREADABLE_FIELD)
+READ_AGING_REPORT = RoleRule(frozenset({Role.ADMIN}), UNREADABLE_FIELD)
+READ_PAYMENT_PROCESSORS = RoleRule(frozenset({Role.ADMIN}), UNREADABLE_FIELD)
 
 _MANAGING = {Operation.RECORD_PAYMENT, Operation.FORGIVE, Operation.VOID, Operation.REFUND}
 
@@ -22,6 +68,51 @@ def may_perform(viewer: Viewer, invoice: Invoice, operation: Operation) -> bool:
     return False
 
 
+def check_may_perform(viewer: Viewer, invoice: Invoice, operation: Operation) -> None:
+    """A FORBIDDEN `DomainError` unless `may_perform`."""
+    if may_perform(viewer, invoice, operation):
+        return
+    if operation is Operation.PAY:
+        raise forbidden("only the invoice's CLIENT may pay it")
+    raise forbidden(f"your active role may not {operation.value} this invoice")
+
+
 def can(viewer: Viewer, invoice: Invoice, amounts: Amounts, operation: Operation) -> bool:
     """Would `operation` succeed for this viewer now? (The capability flags.)"""
     return may_perform(viewer, invoice, operation) and refusal(operation, amounts) is None
+
+
+async def check_may_invoice(
+    session: AsyncSession, viewer: Viewer, practice: Practice, client_id: int | None
+) -> None:
+    """A PROVIDER (`SEND_INVOICES`) invoices through the practice's enabled Client Billing
+    service, when assigned to it, and only their own clients."""
+    if not practice.client_billing_enabled:
+        raise DomainError(
+            ErrorCode.NOT_CONFIGURED, "Client Billing is not enabled in this practice"
+        )
+    assigned = (
+        await session.execute(
+            select(ClientBillingProvider.id).where(
+                ClientBillingProvider.practice_id == practice.id,
+                ClientBillingProvider.user_id == viewer.user_id,
+            )
+        )
+    ).first()
+    if assigned is None:
+        raise forbidden("you are not assigned to the Client Billing service")
+    own_client = (
+        client_id is not None
+        and (
+            await session.execute(
+                select(ProviderClient.id).where(
+                    ProviderClient.practice_id == practice.id,
+                    ProviderClient.provider_id == viewer.user_id,
+                    ProviderClient.client_id == client_id,
+                    visible_client(viewer, ProviderClient.client_id),
+                )
+            )
+        ).first()
+    )
+    if not own_client:
+        raise not_found("client", "clientId")

@@ -1,2 +1,4 @@
-"""One function per GraphQL operation: authorise, open a transaction, call the domain, map the
-outcome. Nested fields load through the per-request loaders of `resolvers.loaders`."""
+"""The operations: one function per GraphQL query field, mutation or subscription (assembled
+into the Schema by `root.py`), and the plain HTTP endpoints (`webhooks.py`, `exports.py`).
+Each authorises, opens a transaction and calls the domain; nested fields load through the
+per-request loaders of `schema.loaders`."""

@@ -25,6 +25,7 @@ from models import Practice
 from models.errors import DomainError, validation
 from models.invoice import format_invoice_number
 from models.money import Money
+from models.permissions import READ_BILLING_REPORT
 from models.reports import (
     GRAIN_MONTH,
     GRAIN_PROVIDER,
@@ -35,7 +36,6 @@ from models.reports import (
     invoice_export_query,
 )
 from models.scope import Viewer
-from resolvers.reports import REPORT_ROLES
 from schema.node import encode_id
 from schema.services import Services
 
@@ -146,7 +146,7 @@ async def billing_report_csv(
     """The billing report: a `total` row, a row per `provider` and per `month`."""
     if viewer is None:
         return _refusal(401, "Authentication required: send a valid bearer token")
-    if viewer.role not in REPORT_ROLES:
+    if not READ_BILLING_REPORT.allows(viewer):
         return _refusal(403, "Your active role may not read the billing report")
     try:
         practice, period = await _period(services.db, viewer, request)

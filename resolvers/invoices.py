@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import ClientBillingProvider, Invoice, Practice, ProviderClient
+from models import Invoice, Practice
 from models.base import utcnow
-from models.enums import PaymentMethodKind, Role
-from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
+from models.enums import PaymentMethodKind
+from models.errors import DomainError, ErrorCode, not_found, validation
 from models.invoice import Operation
-from models.permissions import may_perform
-from models.scope import Viewer, visible_client, visible_invoices
+from models.permissions import check_may_invoice, check_may_perform
+from models.scope import Viewer, visible_invoices
 from models.sending import issue_invoice
 from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.payments.card_refunds import refund_card_portions
@@ -39,7 +39,6 @@ from schema.invoices import (
     as_utc,
 )
 from schema.node import decode_id, decode_person_id
-from schema.outcome import payload_errors
 
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
@@ -82,8 +81,7 @@ async def change_invoice(
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, invoice_id)
             if await replayed(session, claim) is None:
-                if not may_perform(viewer, invoice, operation):
-                    raise forbidden(f"your active role may not {operation.value} this invoice")
+                check_may_perform(viewer, invoice, operation)
                 await apply(session, invoice, viewer)
                 remember(session, claim, invoice.id)
     except (StaleDataError, IntegrityError):
@@ -91,12 +89,9 @@ async def change_invoice(
     return InvoicePayload(invoice=InvoiceType(row=invoice))
 
 
-@payload_errors(InvoicePayload)
 async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
     """PROVIDER assigned to the enabled Client Billing service, to one of their own clients."""
     viewer = viewer_of(info)
-    if viewer.role is not Role.PROVIDER:
-        raise forbidden("only a PROVIDER sends invoices")
     client_id = decode_person_id(input.client_id)
     claim = claim_of(
         viewer.user_id,
@@ -121,7 +116,7 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
             if first is not None:
                 invoice = await session.get_one(Invoice, first)
             else:
-                await _check_may_invoice(session, viewer, practice, client_id)
+                await check_may_invoice(session, viewer, practice, client_id)
                 assert client_id is not None
                 now = utcnow()
                 invoice = issue_invoice(
@@ -143,41 +138,6 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
     return InvoicePayload(invoice=InvoiceType(row=invoice))
 
 
-async def _check_may_invoice(
-    session: AsyncSession, viewer: Viewer, practice: Practice, client_id: int | None
-) -> None:
-    if not practice.client_billing_enabled:
-        raise DomainError(
-            ErrorCode.NOT_CONFIGURED, "Client Billing is not enabled in this practice"
-        )
-    assigned = (
-        await session.execute(
-            select(ClientBillingProvider.id).where(
-                ClientBillingProvider.practice_id == practice.id,
-                ClientBillingProvider.user_id == viewer.user_id,
-            )
-        )
-    ).first()
-    if assigned is None:
-        raise forbidden("you are not assigned to the Client Billing service")
-    own_client = (
-        client_id is not None
-        and (
-            await session.execute(
-                select(ProviderClient.id).where(
-                    ProviderClient.practice_id == practice.id,
-                    ProviderClient.provider_id == viewer.user_id,
-                    ProviderClient.client_id == client_id,
-                    visible_client(viewer, ProviderClient.client_id),
-                )
-            )
-        ).first()
-    )
-    if not own_client:
-        raise not_found("client", "clientId")
-
-
-@payload_errors(InvoicePayload)
 async def record_payment(info: Info, input: RecordPaymentInput) -> InvoicePayload:
     """ADMIN or the invoice's PROVIDER records money received outside the processor."""
     viewer = viewer_of(info)
@@ -219,7 +179,6 @@ def _reason(raw: str | None) -> str | None:
     return reason or None
 
 
-@payload_errors(InvoicePayload)
 async def forgive_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
     """Write off what is still due on an UNPAID invoice."""
     reason = _reason(input.reason)
@@ -230,7 +189,6 @@ async def forgive_invoice(info: Info, input: InvoiceActionInput) -> InvoicePaylo
     return await change_invoice(info, input.invoice_id, Operation.FORGIVE, apply)
 
 
-@payload_errors(InvoicePayload)
 async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
     """Cancel an UNPAID invoice that has no payment."""
     reason = _reason(input.reason)
@@ -241,7 +199,6 @@ async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
     return await change_invoice(info, input.invoice_id, Operation.VOID, apply)
 
 
-@payload_errors(InvoicePayload)
 async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayload:
     """Refund recorded payments of a PAID invoice, partly or wholly. Card portions go back
     through the processor first (our rules cap the amount before it hears of it); the refund

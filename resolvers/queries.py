@@ -8,7 +8,7 @@ from sqlalchemy import select
 from models import Invoice as InvoiceRow
 from models import Payment as PaymentRow
 from models import Refund as RefundRow
-from models.enums import Role as DomainRole
+from models.permissions import READ_PAYMENT_PROCESSORS
 from models.scope import visible_invoices
 from schema.clients import Client, ClientConnection
 from schema.context import Info, viewer_of
@@ -90,7 +90,7 @@ async def node(info: Info, id: strawberry.ID) -> Node | None:
     if type_name == "User":
         user = await loaders.people.load(pk)
         return None if user is None else User(row=user)
-    if type_name == "PaymentProcessor" and current.role is DomainRole.ADMIN:
+    if type_name == "PaymentProcessor" and READ_PAYMENT_PROCESSORS.allows(current):
         processors = await loaders.processors.load(current.practice_id)
         return next((PaymentProcessor(row=p) for p in processors if p.id == pk), None)
     if type_name in ("Payment", "Refund"):

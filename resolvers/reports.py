@@ -15,8 +15,6 @@ import strawberry
 
 from adapters.database import Database
 from models import Practice
-from models.enums import Role
-from models.errors import DomainError
 from models.reports import (
     AgingReportData,
     BillingReportData,
@@ -27,19 +25,11 @@ from models.reports import (
     today_in,
 )
 from models.scope import Viewer
-from schema.context import Info, require_role
-from schema.errors import PublicError, bad_input
+from schema.context import Info, viewer_of
 from schema.reports import AgingReport, BillingReport
-
-# Roles that may read the billing report (a CLIENT may not).
-REPORT_ROLES = (Role.ADMIN, Role.PROVIDER)
 
 From = Annotated[date, strawberry.argument(name="from", description="First day (included)")]
 To = Annotated[date, strawberry.argument(description="Last day (included)")]
-
-
-def _invalid(error: DomainError) -> PublicError:
-    return bad_input(error.message)
 
 
 async def load_billing_report(
@@ -55,11 +45,8 @@ async def load_billing_report(
 
 async def billing_report(info: Info, from_: From, to: To) -> BillingReport:
     """ADMIN: the whole practice; PROVIDER: the invoices of their view; CLIENT: FORBIDDEN."""
-    viewer = require_role(info, *REPORT_ROLES)
-    try:
-        practice, data = await load_billing_report(info.context.db, viewer, from_, to)
-    except DomainError as error:
-        raise _invalid(error) from None
+    viewer = viewer_of(info)
+    practice, data = await load_billing_report(info.context.db, viewer, from_, to)
     return BillingReport.of(data, practice.currency)
 
 
@@ -71,15 +58,12 @@ async def aging_report(
     ] = None,
 ) -> AgingReport:
     """ADMIN only: unpaid balances by age as of `asOf` (default: today in the practice)."""
-    viewer = require_role(info, Role.ADMIN)
-    try:
-        if as_of is not None:
-            check_as_of(as_of)
-        async with info.context.db.reader() as session:
-            practice = await session.get_one(Practice, viewer.practice_id)
-            zone = ZoneInfo(practice.time_zone)
-            day = as_of or today_in(zone)
-            rows = (await session.execute(aging_query(viewer, day, zone))).all()
-    except DomainError as error:
-        raise _invalid(error) from None
+    viewer = viewer_of(info)
+    if as_of is not None:
+        check_as_of(as_of)
+    async with info.context.db.reader() as session:
+        practice = await session.get_one(Practice, viewer.practice_id)
+        zone = ZoneInfo(practice.time_zone)
+        day = as_of or today_in(zone)
+        rows = (await session.execute(aging_query(viewer, day, zone))).all()
     return AgingReport.of(AgingReportData.of(day, rows), practice.currency)

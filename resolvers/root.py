@@ -15,6 +15,14 @@ from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
 from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
 from schema.node import Node
+from schema.outcome import guarded
+from schema.permissions import (
+    MayConfigurePractice,
+    MayManageMembers,
+    MayReadAgingReport,
+    MayReadBillingReport,
+    MaySendInvoices,
+)
 from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
 from schema.protections import CareBillSchema, protections
 from schema.reports import AgingReport, BillingReport
@@ -32,37 +40,67 @@ class Query:
     client: Client | None = strawberry.field(resolver=queries.client)
     invoices: InvoiceConnection = strawberry.field(resolver=queries.invoices)
     invoice: Invoice | None = strawberry.field(resolver=queries.invoice)
-    billing_report: BillingReport = strawberry.field(resolver=reports.billing_report)
-    aging_report: AgingReport = strawberry.field(resolver=reports.aging_report)
+    billing_report: BillingReport = strawberry.field(
+        resolver=reports.billing_report, extensions=guarded(MayReadBillingReport)
+    )
+    aging_report: AgingReport = strawberry.field(
+        resolver=reports.aging_report, extensions=guarded(MayReadAgingReport)
+    )
     alerts: InvoiceAlertConnection = strawberry.field(resolver=alerts.alerts)
 
 
 @strawberry.type
 class Mutation:
-    login: LoginPayload = strawberry.mutation(resolver=accounts.login)
-    switch_role: LoginPayload = strawberry.mutation(resolver=accounts.switch_role)
+    login: LoginPayload = strawberry.mutation(resolver=accounts.login, extensions=guarded())
+    switch_role: LoginPayload = strawberry.mutation(
+        resolver=accounts.switch_role, extensions=guarded()
+    )
     logout: bool = strawberry.mutation(resolver=accounts.logout)
-    accept_invite: LoginPayload = strawberry.mutation(resolver=accounts.accept_invite)
-    add_member: MemberPayload = strawberry.mutation(resolver=accounts.add_member)
-    remove_member: MemberPayload = strawberry.mutation(resolver=accounts.remove_member)
-    assign_client: MemberPayload = strawberry.mutation(resolver=accounts.assign_client)
-    unassign_client: MemberPayload = strawberry.mutation(resolver=accounts.unassign_client)
+    accept_invite: LoginPayload = strawberry.mutation(
+        resolver=accounts.accept_invite, extensions=guarded()
+    )
+    add_member: MemberPayload = strawberry.mutation(
+        resolver=accounts.add_member, extensions=guarded(MayManageMembers)
+    )
+    remove_member: MemberPayload = strawberry.mutation(
+        resolver=accounts.remove_member, extensions=guarded(MayManageMembers)
+    )
+    assign_client: MemberPayload = strawberry.mutation(
+        resolver=accounts.assign_client, extensions=guarded(MayManageMembers)
+    )
+    unassign_client: MemberPayload = strawberry.mutation(
+        resolver=accounts.unassign_client, extensions=guarded(MayManageMembers)
+    )
     configure_payment_processor: PaymentProcessorPayload = strawberry.mutation(
-        resolver=practice.configure_payment_processor
+        resolver=practice.configure_payment_processor, extensions=guarded(MayConfigurePractice)
     )
     remove_payment_processor: PaymentProcessorPayload = strawberry.mutation(
-        resolver=practice.remove_payment_processor
+        resolver=practice.remove_payment_processor, extensions=guarded(MayConfigurePractice)
     )
-    set_sales_tax: PracticePayload = strawberry.mutation(resolver=practice.set_sales_tax)
+    set_sales_tax: PracticePayload = strawberry.mutation(
+        resolver=practice.set_sales_tax, extensions=guarded(MayConfigurePractice)
+    )
     configure_client_billing: PracticePayload = strawberry.mutation(
-        resolver=practice.configure_client_billing
+        resolver=practice.configure_client_billing, extensions=guarded(MayConfigurePractice)
     )
-    send_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.send_invoice)
-    record_payment: InvoicePayload = strawberry.mutation(resolver=invoices.record_payment)
-    forgive_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.forgive_invoice)
-    void_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.void_invoice)
-    refund_invoice: InvoicePayload = strawberry.mutation(resolver=invoices.refund_invoice)
-    pay_invoice: InvoicePayload = strawberry.mutation(resolver=pay_invoice.pay_invoice)
+    send_invoice: InvoicePayload = strawberry.mutation(
+        resolver=invoices.send_invoice, extensions=guarded(MaySendInvoices)
+    )
+    record_payment: InvoicePayload = strawberry.mutation(
+        resolver=invoices.record_payment, extensions=guarded()
+    )
+    forgive_invoice: InvoicePayload = strawberry.mutation(
+        resolver=invoices.forgive_invoice, extensions=guarded()
+    )
+    void_invoice: InvoicePayload = strawberry.mutation(
+        resolver=invoices.void_invoice, extensions=guarded()
+    )
+    refund_invoice: InvoicePayload = strawberry.mutation(
+        resolver=invoices.refund_invoice, extensions=guarded()
+    )
+    pay_invoice: InvoicePayload = strawberry.mutation(
+        resolver=pay_invoice.pay_invoice, extensions=guarded()
+    )
     mark_alerts_read: int = strawberry.mutation(resolver=alerts.mark_alerts_read)
 
 

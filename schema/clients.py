@@ -12,6 +12,7 @@ from schema.context import Info, viewer_of
 from schema.invoices import InvoiceConnection, InvoiceFilter
 from schema.money import Money
 from schema.node import Node
+from schema.outcome import guarded
 from schema.pagination import Page, PageInfo, page_size
 from schema.users import User
 
@@ -60,7 +61,8 @@ class Client(Node):
 
     @strawberry.field(
         description="The client's balance and their invoices, payments and refunds over "
-        "[from, to] (days in the practice's time zone)"
+        "[from, to] (days in the practice's time zone)",
+        extensions=guarded(),
     )
     async def statement(
         self,

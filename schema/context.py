@@ -8,9 +8,8 @@ from typing import Any, TypeAlias
 from strawberry.types import Info as StrawberryInfo
 
 from adapters.database import Database
-from models.enums import Role
 from models.scope import Viewer
-from schema.errors import forbidden_field, unauthenticated
+from schema.errors import unauthenticated
 from schema.loaders import Loaders
 from schema.services import Services
 from settings import Settings
@@ -63,12 +62,4 @@ def viewer_of(info: Info) -> Viewer:
     viewer = info.context.viewer
     if viewer is None:
         raise unauthenticated()
-    return viewer
-
-
-def require_role(info: Info, *roles: Role) -> Viewer:
-    """The viewer if their active role is one of `roles`, else a top-level FORBIDDEN error."""
-    viewer = viewer_of(info)
-    if viewer.role not in roles:
-        raise forbidden_field()
     return viewer

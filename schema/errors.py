@@ -1,5 +1,6 @@
 """Errors in the response: payload `UserError`s for expected refusals, and top-level errors
-with `extensions.code` for authentication and unreadable fields."""
+with `extensions.code` for authentication, unreadable fields and unreadable arguments
+(schema/outcome.py maps the domain's refusals to them)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,6 @@ class PublicError(GraphQLError):
 
 def unauthenticated() -> PublicError:
     return PublicError("Authentication required: send a valid bearer token", "UNAUTHENTICATED")
-
-
-def forbidden_field(message: str = "Your active role may not read this field") -> PublicError:
-    return PublicError(message, "FORBIDDEN")
 
 
 def bad_input(message: str) -> PublicError:

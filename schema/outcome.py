@@ -1,38 +1,64 @@
-"""The one place where a domain refusal becomes a payload error."""
+"""The one place where a domain refusal becomes a GraphQL answer.
+
+A root field (and `Client.statement`, `Practice.paymentProcessors`) is declared with
+`guarded(*permissions)`: its role permissions (schema/permissions.py) run first, then the
+resolver; a `DomainError` from either (whose transaction rolled back, so nothing is
+half-written) becomes, on a field whose type is a payload, `payload(errors=[UserError])`, and
+on any other field a top-level error with the same code (`extensions.code`)."""
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any
+
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
 from models.errors import DomainError
-from schema.errors import UserError
+from schema.errors import PublicError, UserError
 
 
-class _Payload(Protocol):
-    def __init__(self, *, errors: list[UserError]) -> None: ...
+class DomainErrors(FieldExtension):
+    """A `DomainError` as the field's answer: a payload's `errors`, or a top-level error."""
+
+    payload: Callable[..., Any] | None = None
+
+    def apply(self, field: StrawberryField) -> None:
+        answer = field.type
+        if isinstance(answer, type) and any(
+            f.name == "errors"
+            for f in dataclasses.fields(answer)  # type: ignore[arg-type]
+        ):
+            self.payload = answer
+
+    def answer(self, error: DomainError) -> Any:
+        if self.payload is None:
+            raise PublicError(error.message, error.code.value) from None
+        return self.payload(errors=[UserError.of(error)])
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Info, **kwargs: Any) -> Any:
+        try:
+            return next_(source, info, **kwargs)
+        except DomainError as error:
+            return self.answer(error)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except DomainError as error:
+            return self.answer(error)
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def payload_errors(
-    payload: Callable[..., Any],
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
-    """Run the mutation; a `DomainError` (whose transaction rolled back) becomes
-    `payload(errors=[UserError])`, so nothing is half-written and the client gets a code."""
-
-    def decorate(mutation: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-        @functools.wraps(mutation)
-        async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return await mutation(*args, **kwargs)
-            except DomainError as error:
-                result: R = payload(errors=[UserError.of(error)])
-                return result
-
-        return run
-
-    return decorate
+def guarded(*permissions: type[BasePermission]) -> list[FieldExtension]:
+    """A field's extensions: its permissions, inside the mapping of domain errors (the last
+    extension is the outermost)."""
+    extensions: list[FieldExtension] = []
+    if permissions:
+        extensions.append(PermissionExtension([p() for p in permissions], use_directives=False))
+    extensions.append(DomainErrors())
+    return extensions

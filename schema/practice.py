@@ -8,11 +8,12 @@ import strawberry
 
 from models import PaymentProcessorConfig
 from models import Practice as PracticeRow
-from models.enums import Role as DomainRole
-from schema.context import Info, require_role, viewer_of
+from schema.context import Info, viewer_of
 from schema.enums import ProcessorType, SalesTaxMode
 from schema.errors import UserError
 from schema.node import Node, encode_id
+from schema.outcome import guarded
+from schema.permissions import MayReadPaymentProcessors
 from schema.users import User
 
 
@@ -102,9 +103,11 @@ class Practice(Node):
             practice_id=self.row.id, enabled=self.row.client_billing_enabled
         )
 
-    @strawberry.field(description="ADMIN only: the practice's payment processors")
+    @strawberry.field(
+        description="ADMIN only: the practice's payment processors",
+        extensions=guarded(MayReadPaymentProcessors),
+    )
     async def payment_processors(self, info: Info) -> list[PaymentProcessor]:
-        require_role(info, DomainRole.ADMIN)
         rows = await info.context.loaders.processors.load(self.row.id)
         return [PaymentProcessor(row=r) for r in rows]
 

@@ -38,9 +38,9 @@ from adapters.payment_processor import (
 )
 from models import PaymentAttempt
 from models.base import utcnow
-from models.errors import DomainError, ErrorCode, forbidden, invalid_state, validation
+from models.errors import DomainError, ErrorCode, invalid_state, validation
 from models.invoice import Operation, refusal
-from models.permissions import may_perform
+from models.permissions import check_may_perform
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
 from models.scope import Viewer
 from resolvers.idempotency import Claim, claim_of, remember, replayed
@@ -57,7 +57,6 @@ from schema.context import Info, viewer_of
 from schema.invoices import Invoice as InvoiceType
 from schema.invoices import InvoicePayload, PayInvoiceInput
 from schema.node import encode_id
-from schema.outcome import payload_errors
 
 _PROCESSORS = "payment_processors"
 # A processor's token for a card (pm_…, card_…, tok_…): letters, digits and underscores.
@@ -83,7 +82,6 @@ class _Work:
     wanted_method: str  # the card this request brings
 
 
-@payload_errors(InvoicePayload)
 async def pay_invoice(info: Info, input: PayInvoiceInput) -> InvoicePayload:
     """The invoice's CLIENT pays what is due by card (a token from the processor's SDK)."""
     viewer = viewer_of(info)
@@ -130,8 +128,7 @@ async def _claim(
             invoice = await locked_invoice(session, viewer, invoice_id)
             if await replayed(session, claim) is not None:
                 return InvoicePayload(invoice=InvoiceType(row=invoice))
-            if not may_perform(viewer, invoice, Operation.PAY):
-                raise forbidden("only the invoice's CLIENT may pay it")
+            check_may_perform(viewer, invoice, Operation.PAY)
             reason = refusal(Operation.PAY, invoice.amounts())
             if reason is not None:
                 raise invalid_state(reason)

@@ -12,7 +12,6 @@ from models import Payment as PaymentRow
 from models import Practice
 from models import Refund as RefundRow
 from models import User as UserRow
-from models.errors import DomainError
 from models.reports import (
     Period,
     statement_figures_query,
@@ -23,7 +22,6 @@ from models.reports import (
 from models.reports import StatementFigures as StatementData
 from schema.clients import Client
 from schema.context import Info, viewer_of
-from schema.errors import bad_input
 from schema.invoices import Invoice, Payment, Refund
 from schema.money import Money
 
@@ -128,24 +126,17 @@ async def load_statement(info: Info, client: UserRow, first: date, last: date) -
     """`client`'s statement; the caller loaded `client` through the viewer's scope, and every
     query here is scoped to the viewer again."""
     viewer = viewer_of(info)
-    try:
-        async with info.context.db.reader() as session:
-            practice = await session.get_one(Practice, viewer.practice_id)
-            period = Period.of(first, last, practice.time_zone)
-            figures = (
-                await session.execute(statement_figures_query(viewer, client.id, period))
-            ).one()
-            invoices = (
-                await session.scalars(statement_invoices_query(viewer, client.id, period))
-            ).all()
-            payments = (
-                await session.execute(statement_payments_query(viewer, client.id, period))
-            ).all()
-            refunds = (
-                await session.execute(statement_refunds_query(viewer, client.id, period))
-            ).all()
-    except DomainError as error:
-        raise bad_input(error.message) from None
+    async with info.context.db.reader() as session:
+        practice = await session.get_one(Practice, viewer.practice_id)
+        period = Period.of(first, last, practice.time_zone)
+        figures = (await session.execute(statement_figures_query(viewer, client.id, period))).one()
+        invoices = (
+            await session.scalars(statement_invoices_query(viewer, client.id, period))
+        ).all()
+        payments = (
+            await session.execute(statement_payments_query(viewer, client.id, period))
+        ).all()
+        refunds = (await session.execute(statement_refunds_query(viewer, client.id, period))).all()
     return ClientStatement.of(
         client,
         period.first,
