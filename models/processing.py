@@ -63,12 +63,52 @@ class PaymentAttempt(Base):
             and self.claimed_until > now
         )
 
+    # The attempt's state machine: every change of `status` is one of the transitions below,
+    # whoever reports the processor's answer (our own request or a webhook).
+    #
+    #   (new), PROCESSING, UNKNOWN, REQUIRES_ACTION --claim--> PROCESSING
+    #   any open status --abandon--> DECLINED (its processor was removed or replaced)
+    #   any --succeed--> SUCCEEDED
+    #   any but SUCCEEDED, DECLINED --decline--> DECLINED
+    #   any but SUCCEEDED --await_customer--> REQUIRES_ACTION
+    #   PROCESSING --unanswered--> UNKNOWN (the same key is replayed later)
+    #   PROCESSING --refuse--> DECLINED (the processor refused the request itself)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in (AttemptStatus.SUCCEEDED, AttemptStatus.DECLINED)
+
     def claim(self, now: datetime, lease: timedelta) -> None:
-        self.status = AttemptStatus.PROCESSING
+        self._move(AttemptStatus.PROCESSING)
         self.claimed_until = now + lease
 
-    def settle(
-        self, status: AttemptStatus, reference: str | None, reason: str | None = None
+    def abandon(self, reason: str) -> None:
+        self._move(AttemptStatus.DECLINED, None, reason)
+
+    def succeed(self, reference: str) -> None:
+        self._move(AttemptStatus.SUCCEEDED, reference)
+
+    def decline(self, reason: str, reference: str | None) -> bool:
+        """False when the attempt had already ended (a late or repeated report)."""
+        if self.ended:
+            return False
+        self._move(AttemptStatus.DECLINED, reference, reason)
+        return True
+
+    def await_customer(self, reference: str) -> None:
+        if self.status is not AttemptStatus.SUCCEEDED:
+            self._move(AttemptStatus.REQUIRES_ACTION, reference)
+
+    def unanswered(self, reference: str | None = None) -> None:
+        if self.status is AttemptStatus.PROCESSING:
+            self._move(AttemptStatus.UNKNOWN, reference)
+
+    def refuse(self, reason: str) -> None:
+        if self.status is AttemptStatus.PROCESSING:
+            self._move(AttemptStatus.DECLINED, None, reason)
+
+    def _move(
+        self, status: AttemptStatus, reference: str | None = None, reason: str | None = None
     ) -> None:
         self.status = status
         self.claimed_until = None
@@ -110,7 +150,7 @@ def settle_success(
 ) -> Settlement:
     """The processor took `amount`: record it on the invoice once, whoever tells us first
     (our own request or a webhook). Needs the invoice locked with its payments loaded."""
-    attempt.settle(AttemptStatus.SUCCEEDED, reference)
+    attempt.succeed(reference)
     if any(p.processor_reference == reference for p in invoice.payments):
         return Settlement.ALREADY_RECORDED
     amounts = invoice.amounts()
@@ -139,8 +179,7 @@ def settle_decline(
 ) -> bool:
     """The card was declined: the invoice is unchanged, its history and alerts say so once.
     False when the attempt had already ended (a late or repeated report)."""
-    if attempt.status in (AttemptStatus.SUCCEEDED, AttemptStatus.DECLINED):
+    if not attempt.decline(reason, reference):
         return False
-    attempt.settle(AttemptStatus.DECLINED, reference, reason)
     invoice.record_payment_failure(actor_id=actor_id, reason=reason[:500], now=now)
     return True

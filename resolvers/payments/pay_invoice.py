@@ -146,7 +146,7 @@ async def _claim(
                 )
             if attempt is not None and attempt.processor_id != config.id:
                 # Its processor was removed or replaced: nothing can resolve it any more.
-                attempt.settle(AttemptStatus.DECLINED, None, "the payment processor was changed")
+                attempt.abandon("the payment processor was changed")
                 attempt = None
             resolving = attempt.status if attempt is not None else None
             if attempt is None:
@@ -250,14 +250,12 @@ async def _settle(
                     ):
                         error = DomainError(ErrorCode.PAYMENT_DECLINED, reason, "paymentMethodId")
                 case ChargeRequiresAction(reference=reference, client_secret=secret):
-                    if attempt.status is not AttemptStatus.SUCCEEDED:
-                        attempt.settle(AttemptStatus.REQUIRES_ACTION, reference)
+                    attempt.await_customer(reference)
                     payload = InvoicePayload(
                         invoice=done.invoice, requires_action=True, payment_client_secret=secret
                     )
                 case ChargePending(reference=reference):
-                    if attempt.status is AttemptStatus.PROCESSING:
-                        attempt.settle(AttemptStatus.UNKNOWN, reference)
+                    attempt.unanswered(reference)
                     error = DomainError(
                         ErrorCode.PROCESSOR_UNAVAILABLE,
                         "the processor is still processing this payment; ask again in a moment",
@@ -266,13 +264,11 @@ async def _settle(
                     if attempt.status is AttemptStatus.SUCCEEDED:
                         payload = done  # a webhook recorded it meanwhile
                     else:
-                        if attempt.status is AttemptStatus.PROCESSING:
-                            # Keep its key: the next request replays it, never charging twice.
-                            attempt.settle(AttemptStatus.UNKNOWN, None)
+                        # Keep its key: the next request replays it, never charging twice.
+                        attempt.unanswered()
                         error = unavailable("charging the card")
                 case ProcessorRefused():
-                    if attempt.status is AttemptStatus.PROCESSING:
-                        attempt.settle(AttemptStatus.DECLINED, None, answer.message)
+                    attempt.refuse(answer.message)
                     error = refused(answer, "paymentMethodId")
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
