@@ -15,7 +15,7 @@ from adapters.passwords import hash_password
 from models import ClientBillingProvider, Membership, Practice, ProviderClient, User
 from models.base import utcnow
 from models.enums import PaymentMethodKind, Role
-from models.sending import issue_invoice
+from models.sending import send_invoice
 
 DEMO_PASSWORD = "carebill-demo"
 DEMO_PRACTICE = "Demo Telehealth"
@@ -89,7 +89,8 @@ async def _invoices(
     for spec in specs:
         sent = now - timedelta(days=spec.days_ago)
         provider = people[spec.provider].id
-        invoice = issue_invoice(
+        invoice = await send_invoice(
+            session,
             practice,
             provider_id=provider,
             client_id=people[spec.client].id,
@@ -99,9 +100,6 @@ async def _invoices(
             today=sent.date(),
             now=sent,
         )
-        session.add(invoice)
-        await session.flush()
-        invoice.record_sent(actor_id=provider, now=sent)
         for offset, step in enumerate(spec.steps, start=1):
             at = sent + timedelta(hours=offset)
             match step:

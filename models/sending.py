@@ -1,8 +1,11 @@
-"""Sending an invoice: validation, the frozen sales tax, and the practice's next number."""
+"""Sending an invoice: validation, the frozen sales tax, the practice's next number, and the
+SENT history event with its alert — all in `send_invoice`, the one call that sends."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import InvoiceStatus
 from models.errors import validation
@@ -14,7 +17,8 @@ from models.tax import apply_sales_tax
 MAX_DESCRIPTION_LENGTH = 1000
 
 
-def issue_invoice(
+async def send_invoice(
+    session: AsyncSession,
     practice: Practice,
     *,
     provider_id: int,
@@ -25,7 +29,37 @@ def issue_invoice(
     today: date,
     now: datetime,
 ) -> Invoice:
-    """A new UNPAID invoice with the next number of `practice`, whose row the caller has locked.
+    """Send a new invoice of `practice`, whose row the caller has locked: the invoice, its SENT
+    history event and its INVOICE_SENT alert, in the caller's transaction."""
+    invoice = build_invoice(
+        practice,
+        provider_id=provider_id,
+        client_id=client_id,
+        description=description,
+        amount=amount,
+        due_date=due_date,
+        today=today,
+        now=now,
+    )
+    session.add(invoice)
+    await session.flush()  # its id, which the event and the alert name
+    invoice.record_sent(actor_id=provider_id, now=now)
+    return invoice
+
+
+def build_invoice(
+    practice: Practice,
+    *,
+    provider_id: int,
+    client_id: int,
+    description: str,
+    amount: int,
+    due_date: date | None,
+    today: date,
+    now: datetime,
+) -> Invoice:
+    """A new UNPAID invoice with the next number of `practice`, not sent yet (no history, no
+    alert: `send_invoice` sends it; the tests' bulk fixtures build report volumes with this).
 
     `today` is the date in the practice's time zone (a due date may be today, not earlier).
     """

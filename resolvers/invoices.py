@@ -23,7 +23,7 @@ from models.errors import DomainError, ErrorCode, not_found, validation
 from models.invoice import Operation
 from models.permissions import check_may_invoice, check_may_perform
 from models.scope import Viewer, visible_invoices
-from models.sending import issue_invoice
+from models.sending import send_invoice as send
 from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
@@ -119,7 +119,8 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
                 await check_may_invoice(session, viewer, practice, client_id)
                 assert client_id is not None
                 now = utcnow()
-                invoice = issue_invoice(
+                invoice = await send(
+                    session,
                     practice,
                     provider_id=viewer.user_id,
                     client_id=client_id,
@@ -129,9 +130,6 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
                     today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
                     now=now,
                 )
-                session.add(invoice)
-                await session.flush()
-                invoice.record_sent(actor_id=viewer.user_id, now=now)
                 remember(session, claim, invoice.id)
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None

@@ -28,7 +28,7 @@ from models import (
 )
 from models.base import utcnow
 from models.enums import PaymentMethodKind, Role, SalesTaxMode
-from models.sending import issue_invoice
+from models.sending import build_invoice, send_invoice
 from resolvers import sessions
 from schema.services import Services
 
@@ -114,7 +114,8 @@ class World:
         sent = utcnow() - timedelta(days=days_ago)
         async with self.db.writer() as session, session.begin():
             practice = await session.get_one(Practice, self.practice_id, with_for_update=True)
-            invoice = issue_invoice(
+            invoice = await send_invoice(
+                session,
                 practice,
                 provider_id=provider.id,
                 client_id=client.id,
@@ -124,9 +125,6 @@ class World:
                 today=sent.date(),
                 now=sent,
             )
-            session.add(invoice)
-            await session.flush()
-            invoice.record_sent(actor_id=provider.id, now=sent)
             if paid:
                 invoice.record_payment(
                     amount=paid, method=PaymentMethodKind.CASH, actor_id=provider.id, now=sent
@@ -252,7 +250,7 @@ def _built(practice: Practice, number: int, spec: InvoiceSpec) -> Invoice:
         sales_tax_label=None if mode is SalesTaxMode.NONE else "Sales tax",
         last_invoice_number=number - 1,
     )
-    invoice = issue_invoice(
+    invoice = build_invoice(
         setting,
         provider_id=spec.provider.id,
         client_id=spec.client.id,
