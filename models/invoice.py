@@ -15,12 +15,17 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     CheckConstraint,
+    ColumnElement,
     Date,
     ForeignKey,
     Integer,
+    ScalarSelect,
     String,
     Text,
     UniqueConstraint,
+    case,
+    func,
+    select,
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
@@ -60,6 +65,36 @@ class Amounts:
     @property
     def forgiven(self) -> int:
         return self.total - self.paid if self.status is InvoiceStatus.FORGIVEN else 0
+
+
+# `Amounts.due` in SQL, on `invoices` rows: what every query that shows or sums an amount due
+# uses (the loaders' balances, the statement, the exports, the billing and aging reports).
+
+
+def paid_on_invoice() -> ScalarSelect[int]:
+    """The sum of the payments of the current `invoices` row (0 without any)."""
+    return (
+        select(func.coalesce(func.sum(Payment.amount), 0))
+        .where(Payment.invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+
+
+def amount_due(paid: ColumnElement[int] | ScalarSelect[int]) -> ColumnElement[int]:
+    """The amount due of the current `invoices` row whose payments sum to `paid`."""
+    return case((Invoice.status == InvoiceStatus.UNPAID, Invoice.total_amount - paid), else_=0)
+
+
+def amount_due_per_row() -> dict[str, ColumnElement[int]]:
+    """`amount_due` spread over an invoice's rows, for sums over many invoices that read each
+    row once (models/reports/aggregates.py `figure_cells`): the invoice row counts its total
+    while UNPAID, each of its payment rows takes its amount off again."""
+    unpaid = Invoice.status == InvoiceStatus.UNPAID
+    return {
+        "invoice": case((unpaid, Invoice.total_amount), else_=0),
+        "payment": case((unpaid, -Payment.amount), else_=0),
+    }
 
 
 def _after_payment(a: Amounts) -> InvoiceStatus:

@@ -25,6 +25,7 @@ from models import (
     User,
 )
 from models.enums import InvoiceStatus, Role
+from models.invoice import amount_due, paid_on_invoice
 from models.scope import Viewer, visible_client, visible_invoices
 from schema.pagination import Page
 from schema.reads import InvoiceQuery, invoice_pages_by_client
@@ -145,13 +146,8 @@ class BalanceByClientIdLoader(_Loader[int, int]):
     """What each client still owes: total minus payments over their UNPAID invoices."""
 
     async def batch_load_fn(self, client_ids: Sequence[int]) -> list[int]:
-        paid = (
-            select(func.coalesce(func.sum(Payment.amount), 0))
-            .where(Payment.invoice_id == Invoice.id)
-            .scalar_subquery()
-        )
         rows = await self.rows(
-            select(Invoice.client_id, func.sum(Invoice.total_amount - paid))
+            select(Invoice.client_id, func.sum(amount_due(paid_on_invoice())))
             .where(
                 Invoice.client_id.in_(client_ids),
                 Invoice.status == InvoiceStatus.UNPAID,

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 from models.enums import InvoiceStatus
-from models.invoice import Invoice, Payment
+from models.invoice import Invoice, amount_due_per_row
 from models.reports.aggregates import GRAIN_TOTAL, Rows, constants, figure_cells, summed
 from models.reports.periods import check_in_range, midnight_utc
 from models.scope import Viewer, visible_invoices
@@ -74,8 +74,11 @@ def aging_query(viewer: Viewer, as_of: date, zone: ZoneInfo) -> Rows:
         in_view,
         {"client_id": Invoice.client_id, "bucket": bucket},
         {
-            "invoice": {"count": literal_column("1", BigInteger), "amount": Invoice.total_amount},
-            "payment": {"amount": -Payment.amount},  # amount due = total - paid
+            "invoice": {
+                "count": literal_column("1", BigInteger),
+                "amount": amount_due_per_row()["invoice"],
+            },
+            "payment": {"amount": amount_due_per_row()["payment"]},
         },
     )
     figures = summed(cells, ("count", "amount"))

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Integer, String, and_, case, cast, literal_column, null, select, union_all
 
 from models.enums import InvoiceStatus
-from models.invoice import Invoice, Payment, Refund
+from models.invoice import Invoice, Payment, Refund, amount_due_per_row
 from models.reports.aggregates import (
     GRAIN_TOTAL,
     Rows,
@@ -65,7 +65,6 @@ def _billing_figures() -> dict[str, dict[str, Any]]:
     are total - paid, summed."""
     status = Invoice.status
     not_void = status != InvoiceStatus.VOID
-    unpaid = status == InvoiceStatus.UNPAID
     forgiven = status == InvoiceStatus.FORGIVEN
     void = status == InvoiceStatus.VOID
     total = Invoice.total_amount
@@ -76,14 +75,14 @@ def _billing_figures() -> dict[str, dict[str, Any]]:
             "invoiced": case((not_void, total), else_=0),
             "tax": case((not_void, Invoice.tax_amount), else_=0),
             "forgiven": case((forgiven, total), else_=0),
-            "outstanding": case((unpaid, total), else_=0),
+            "outstanding": amount_due_per_row()["invoice"],
             "voided_count": case((void, 1), else_=0),
             "voided": case((void, total), else_=0),
         },
         "payment": {
             "collected": paid,
             "forgiven": case((forgiven, -paid), else_=0),
-            "outstanding": case((unpaid, -paid), else_=0),
+            "outstanding": amount_due_per_row()["payment"],
         },
         "refund": {"refunded": Refund.amount},
     }

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from models.enums import InvoiceStatus
-from models.invoice import Invoice, Payment, Refund
+from models.invoice import Invoice, Payment, Refund, amount_due
 from models.reports.aggregates import Rows, total_of
 from models.reports.periods import Period
 from models.scope import Viewer, visible_invoices
@@ -29,7 +28,6 @@ def invoice_export_query(viewer: Viewer, period: Period) -> Rows:
     refunded = _sum_per_invoice(Refund.amount, Refund.invoice_id).scalar_subquery()
     client = aliased(User, name="client")
     provider = aliased(User, name="provider")
-    unpaid = Invoice.status == InvoiceStatus.UNPAID
     return (
         select(
             Invoice.id,
@@ -44,7 +42,7 @@ def invoice_export_query(viewer: Viewer, period: Period) -> Rows:
             Invoice.total_amount,
             paid.label("paid"),
             refunded.label("refunded"),
-            case((unpaid, Invoice.total_amount - paid), else_=0).label("due"),
+            amount_due(paid).label("due"),
             client.name.label("client_name"),
             client.email.label("client_email"),
             provider.name.label("provider_name"),

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, select
 
 from models.enums import InvoiceStatus
-from models.invoice import Invoice, Payment, Refund
+from models.invoice import Invoice, Payment, Refund, amount_due, paid_on_invoice
 from models.reports.aggregates import Rows, total_of
 from models.reports.periods import Period
 from models.scope import Viewer, visible_invoices
@@ -69,13 +69,7 @@ def statement_figures_query(viewer: Viewer, client_id: int, period: Period) -> R
     `refunded` over the payments received and refunds made in the period."""
     mine = _clients_invoices(viewer, client_id)
     in_period = period.contains(Invoice.sent_at)
-    paid_on_invoice = (
-        select(func.coalesce(func.sum(Payment.amount), 0))
-        .where(Payment.invoice_id == Invoice.id)
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
-    due = total_of(Invoice.total_amount - paid_on_invoice)
+    due = total_of(amount_due(paid_on_invoice()))
     unpaid = Invoice.status == InvoiceStatus.UNPAID
     not_void = Invoice.status != InvoiceStatus.VOID
     return select(
