@@ -98,7 +98,7 @@ class RefundInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookEvent:
+class ProcessorEvent:
     """A verified processor event, reduced to what CareBill reacts to."""
 
     id: str
@@ -137,7 +137,7 @@ class PaymentProcessor(Protocol):
         """Every refund of a payment, as the processor knows them."""
         ...
 
-    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProcessorEvent:
         """Verify a webhook's signature (in `headers`) on the raw body; raises
         `InvalidSignature`."""
         ...

@@ -24,12 +24,12 @@ from adapters.payment_processor import (
     ChargeSucceeded,
     EventKind,
     InvalidSignature,
+    ProcessorEvent,
     ProcessorOptions,
     ProcessorRefused,
     ProcessorUnavailable,
     RefundInfo,
     RefundResult,
-    WebhookEvent,
     register,
 )
 from models.enums import ProcessorType
@@ -163,7 +163,7 @@ class StripeProcessor:
             raise _translate(error) from None
         return tuple(_refund_info(r.to_dict()) for r in found.data)
 
-    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> ProcessorEvent:
         signature = headers.get("stripe-signature") or headers.get("Stripe-Signature")
         try:
             stripe.WebhookSignature.verify_header(
@@ -194,20 +194,20 @@ def charge_result(intent: Mapping[str, Any]) -> ChargeResult:
     return ChargeDeclined(reason=reason, code=error.get("code"), reference=reference)
 
 
-def parse_event(event: Mapping[str, Any]) -> WebhookEvent:
+def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
     """Reduce a (verified) Stripe event to what CareBill reacts to."""
     event_id, event_type = str(event["id"]), str(event["type"])
     kind = _PAYMENT_EVENTS.get(event_type, EventKind.OTHER)
     obj = (event.get("data") or {}).get("object") or {}
     if kind is EventKind.OTHER or not isinstance(obj, Mapping):
-        return WebhookEvent(id=event_id, type=event_type, kind=EventKind.OTHER)
+        return ProcessorEvent(id=event_id, type=event_type, kind=EventKind.OTHER)
     if kind is EventKind.REFUNDED:
         listed = obj.get("refunds")
         refunds = None
         if isinstance(listed, Mapping) and not listed.get("has_more"):
             refunds = tuple(_refund_info(r) for r in listed.get("data") or ())
         intent = obj.get("payment_intent")
-        return WebhookEvent(
+        return ProcessorEvent(
             id=event_id,
             type=event_type,
             kind=kind,
@@ -217,7 +217,7 @@ def parse_event(event: Mapping[str, Any]) -> WebhookEvent:
         )
     result = charge_result(obj)
     metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
-    return WebhookEvent(
+    return ProcessorEvent(
         id=event_id,
         type=event_type,
         kind=kind,

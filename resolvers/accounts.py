@@ -26,10 +26,8 @@ from schema.users import (
     AssignClientInput,
     LoginPayload,
     MemberPayload,
-    Viewer,
-)
-from schema.users import (
-    User as UserType,
+    UserType,
+    ViewerType,
 )
 
 MIN_PASSWORD_LENGTH = 8
@@ -50,7 +48,7 @@ async def _viewer_payload(ctx: Context, token: str, scope: Scope) -> LoginPayloa
     user = await ctx.loaders.people.load(scope.user_id)
     assert user is not None
     roles = await ctx.loaders.roles.load(scope.user_id)
-    return LoginPayload(token=token, viewer=Viewer(user_row=user, role=scope.role, roles=roles))
+    return LoginPayload(token=token, viewer=ViewerType(user_row=user, role=scope.role, roles=roles))
 
 
 async def _memberships(session: AsyncSession, user_id: int) -> list[Membership]:

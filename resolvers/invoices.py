@@ -28,11 +28,9 @@ from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
 from schema.invoices import (
-    Invoice as InvoiceType,
-)
-from schema.invoices import (
     InvoiceActionInput,
     InvoicePayload,
+    InvoiceType,
     RecordPaymentInput,
     RefundInvoiceInput,
     SendInvoiceInput,

@@ -19,12 +19,12 @@ from schema.node import decode_id
 from schema.practice import (
     ConfigureClientBillingInput,
     ConfigurePaymentProcessorInput,
-    PaymentProcessor,
     PaymentProcessorPayload,
+    PaymentProcessorType,
     PracticePayload,
+    PracticeType,
     SetSalesTaxInput,
 )
-from schema.practice import Practice as PracticeType
 
 
 async def _locked_practice(session: AsyncSession, viewer: Scope) -> Practice:
@@ -64,7 +64,7 @@ async def configure_payment_processor(
         row.publishable_key = credentials.publishable_key
         row.encrypted_credentials = encrypted
         row.updated_at = utcnow()
-    return PaymentProcessorPayload(payment_processor=PaymentProcessor(row=row))
+    return PaymentProcessorPayload(payment_processor=PaymentProcessorType(row=row))
 
 
 async def remove_payment_processor(info: Info, id: strawberry.ID) -> PaymentProcessorPayload:
@@ -82,7 +82,7 @@ async def remove_payment_processor(info: Info, id: strawberry.ID) -> PaymentProc
         if row is None:
             raise not_found("payment processor", "id")
         await session.delete(row)
-    return PaymentProcessorPayload(payment_processor=PaymentProcessor(row=row))
+    return PaymentProcessorPayload(payment_processor=PaymentProcessorType(row=row))
 
 
 async def set_sales_tax(info: Info, input: SetSalesTaxInput) -> PracticePayload:

@@ -12,14 +12,14 @@ from models.permissions import READ_PAYMENT_PROCESSORS
 from models.scope import visible_invoices
 from schema.clients import Client, ClientConnection
 from schema.context import Info, viewer_of
-from schema.invoices import Invoice, InvoiceConnection, InvoiceFilter, Payment, Refund
+from schema.invoices import InvoiceConnection, InvoiceFilter, InvoiceType, PaymentType, RefundType
 from schema.node import Node, decode_any, decode_id
-from schema.practice import PaymentProcessor, Practice
+from schema.practice import PaymentProcessorType, PracticeType
 from schema.reads import InvoiceQuery, list_clients, list_invoices
-from schema.users import User, Viewer
+from schema.users import UserType, ViewerType
 
 
-async def viewer(info: Info) -> Viewer | None:
+async def viewer(info: Info) -> ViewerType | None:
     """Who is logged in; null without a valid token."""
     current = info.context.viewer
     if current is None:
@@ -28,13 +28,13 @@ async def viewer(info: Info) -> Viewer | None:
     if user is None:
         return None
     roles = await info.context.loaders.roles.load(current.user_id)
-    return Viewer(user_row=user, role=current.role, roles=roles)
+    return ViewerType(user_row=user, role=current.role, roles=roles)
 
 
-async def practice(info: Info) -> Practice | None:
+async def practice(info: Info) -> PracticeType | None:
     current = viewer_of(info)
     row = await info.context.loaders.practices.load(current.practice_id)
-    return None if row is None else Practice(row=row)
+    return None if row is None else PracticeType(row=row)
 
 
 async def clients(
@@ -64,13 +64,13 @@ async def invoices(
     return InvoiceConnection.of(page)
 
 
-async def invoice(info: Info, id: strawberry.ID) -> Invoice | None:
+async def invoice(info: Info, id: strawberry.ID) -> InvoiceType | None:
     viewer_of(info)
     pk = decode_id(id, "Invoice")
     if pk is None:
         return None
     row = await info.context.loaders.invoices.load(pk)
-    return None if row is None else Invoice(row=row)
+    return None if row is None else InvoiceType(row=row)
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:
@@ -89,10 +89,10 @@ async def node(info: Info, id: strawberry.ID) -> Node | None:
         return await practice(info) if pk == current.practice_id else None
     if type_name == "User":
         user = await loaders.people.load(pk)
-        return None if user is None else User(row=user)
+        return None if user is None else UserType(row=user)
     if type_name == "PaymentProcessor" and READ_PAYMENT_PROCESSORS.allows(current):
         processors = await loaders.processors.load(current.practice_id)
-        return next((PaymentProcessor(row=p) for p in processors if p.id == pk), None)
+        return next((PaymentProcessorType(row=p) for p in processors if p.id == pk), None)
     if type_name in ("Payment", "Refund"):
         return await _payment_or_refund(info, type_name, pk)
     return None
@@ -112,6 +112,6 @@ async def _payment_or_refund(info: Info, type_name: str, pk: int) -> Node | None
         return None
     row, currency = found
     if isinstance(row, PaymentRow):
-        return Payment(row=row, currency=currency)
+        return PaymentType(row=row, currency=currency)
     assert isinstance(row, RefundRow)
-    return Refund(row=row, currency=currency)
+    return RefundType(row=row, currency=currency)

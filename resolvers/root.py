@@ -13,7 +13,7 @@ from resolvers import accounts, alerts, invoices, practice, queries, reports
 from resolvers.payments import pay_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
-from schema.invoices import Invoice, InvoiceConnection, InvoicePayload
+from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
 from schema.node import Node
 from schema.outcome import guarded
 from schema.permissions import (
@@ -23,23 +23,28 @@ from schema.permissions import (
     MayReadBillingReport,
     MaySendInvoices,
 )
-from schema.practice import PaymentProcessor, PaymentProcessorPayload, Practice, PracticePayload
+from schema.practice import (
+    PaymentProcessorPayload,
+    PaymentProcessorType,
+    PracticePayload,
+    PracticeType,
+)
 from schema.protections import CareBillSchema, protections
 from schema.reports import AgingReport, BillingReport
 from schema.scalars import SCALARS
-from schema.users import LoginPayload, MemberPayload, User, Viewer
+from schema.users import LoginPayload, MemberPayload, UserType, ViewerType
 from settings import Settings
 
 
 @strawberry.type
 class Query:
     node: Node | None = strawberry.field(resolver=queries.node)
-    viewer: Viewer | None = strawberry.field(resolver=queries.viewer)
-    practice: Practice | None = strawberry.field(resolver=queries.practice)
+    viewer: ViewerType | None = strawberry.field(resolver=queries.viewer)
+    practice: PracticeType | None = strawberry.field(resolver=queries.practice)
     clients: ClientConnection = strawberry.field(resolver=queries.clients)
     client: Client | None = strawberry.field(resolver=queries.client)
     invoices: InvoiceConnection = strawberry.field(resolver=queries.invoices)
-    invoice: Invoice | None = strawberry.field(resolver=queries.invoice)
+    invoice: InvoiceType | None = strawberry.field(resolver=queries.invoice)
     billing_report: BillingReport = strawberry.field(
         resolver=reports.billing_report, extensions=guarded(MayReadBillingReport)
     )
@@ -116,7 +121,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[User, Client, Invoice, Practice, PaymentProcessor],
+        types=[UserType, Client, InvoiceType, PracticeType, PaymentProcessorType],
         extensions=protections(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
     )

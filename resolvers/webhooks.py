@@ -24,9 +24,9 @@ from adapters.payment_processor import (
     EventKind,
     InvalidSignature,
     PaymentProcessor,
+    ProcessorEvent,
     ProcessorUnavailable,
     RefundInfo,
-    WebhookEvent,
 )
 from models import Invoice, PaymentAttempt, PaymentProcessorConfig
 from models import WebhookEvent as HandledEvent
@@ -95,7 +95,7 @@ async def _handle(
     services: Services,
     config: PaymentProcessorConfig,
     processor: PaymentProcessor,
-    event: WebhookEvent,
+    event: ProcessorEvent,
 ) -> str:
     if await _seen(services, config.id, event.id):
         return "duplicate"
@@ -204,7 +204,7 @@ def _record_refunds(invoice: Invoice, reference: str, refunds: tuple[RefundInfo,
 
 
 async def _attempt_of(
-    services: Services, config: PaymentProcessorConfig, event: WebhookEvent
+    services: Services, config: PaymentProcessorConfig, event: ProcessorEvent
 ) -> PaymentAttempt | None:
     """The attempt an event is about, if it is one of ours made with this processor."""
     if event.kind is EventKind.OTHER or event.payment_reference is None:

@@ -10,7 +10,7 @@ from models import Alert as AlertRow
 from schema.context import Info
 from schema.enums import AlertKind
 from schema.errors import PublicError
-from schema.invoices import Invoice
+from schema.invoices import InvoiceType
 from schema.node import encode_id
 from schema.pagination import Page, PageInfo
 
@@ -29,12 +29,12 @@ class InvoiceAlert:
         return self.row.kind
 
     @strawberry.field
-    async def invoice(self, info: Info) -> Invoice:
+    async def invoice(self, info: Info) -> InvoiceType:
         row = await info.context.loaders.invoices.load(self.row.invoice_id)
         if row is None:
             # The viewer lost sight of the invoice between reading the alert and now.
             raise PublicError("This invoice is no longer in your view", "NOT_FOUND")
-        return Invoice(row=row)
+        return InvoiceType(row=row)
 
     @strawberry.field
     def occurred_at(self) -> datetime:

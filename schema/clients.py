@@ -10,11 +10,11 @@ import strawberry
 from models import User as UserRow
 from schema.context import Info, viewer_of
 from schema.invoices import InvoiceConnection, InvoiceFilter
-from schema.money import Money
+from schema.money import MoneyType
 from schema.node import Node
 from schema.outcome import guarded
 from schema.pagination import Page, PageInfo, page_size
-from schema.users import User
+from schema.users import UserType
 
 if TYPE_CHECKING:
     from schema.reports import ClientStatement
@@ -33,9 +33,9 @@ class Client(Node):
         return self.row.email
 
     @strawberry.field(description="Providers this client is assigned to")
-    async def providers(self, info: Info) -> list[User]:
+    async def providers(self, info: Info) -> list[UserType]:
         rows = await info.context.loaders.providers_of_client.load(self.row.id)
-        return [User(row=r) for r in rows]
+        return [UserType(row=r) for r in rows]
 
     @strawberry.field(description="This client's invoices in the viewer's view, newest first")
     async def invoices(
@@ -52,12 +52,12 @@ class Client(Node):
         return InvoiceConnection.of(page)
 
     @strawberry.field(description="What the client still owes on UNPAID invoices")
-    async def balance(self, info: Info) -> Money:
+    async def balance(self, info: Info) -> MoneyType:
         viewer = viewer_of(info)
         amount = await info.context.loaders.balances.load(self.row.id)
         practice = await info.context.loaders.practices.load(viewer.practice_id)
         assert practice is not None
-        return Money.of(amount, practice.currency)
+        return MoneyType.of(amount, practice.currency)
 
     @strawberry.field(
         description="The client's balance and their invoices, payments and refunds over "

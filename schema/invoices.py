@@ -16,31 +16,31 @@ from models.permissions import can
 from schema.context import Info, viewer_of
 from schema.enums import InvoiceAction, InvoiceStatus, PaymentMethodKind
 from schema.errors import UserError
-from schema.money import Money
+from schema.money import MoneyType
 from schema.node import Node, decode_id, encode_id
 from schema.pagination import Page, PageInfo
 from schema.reads import InvoiceQuery
-from schema.users import User
+from schema.users import UserType
 
 if TYPE_CHECKING:
     from schema.clients import Client
 
 
-async def _person(info: Info, user_id: int | None) -> User | None:
+async def _person(info: Info, user_id: int | None) -> UserType | None:
     if user_id is None:
         return None
     row = await info.context.loaders.people.load(user_id)
-    return User(row=row) if row is not None else None
+    return UserType(row=row) if row is not None else None
 
 
-@strawberry.type
-class Payment(Node):
+@strawberry.type(name="Payment")
+class PaymentType(Node):
     row: strawberry.Private[PaymentRow]
     currency: strawberry.Private[str]
 
     @strawberry.field
-    def amount(self) -> Money:
-        return Money.of(self.row.amount, self.currency)
+    def amount(self) -> MoneyType:
+        return MoneyType.of(self.row.amount, self.currency)
 
     @strawberry.field
     def method(self) -> PaymentMethodKind:
@@ -55,18 +55,18 @@ class Payment(Node):
         return self.row.received_at
 
     @strawberry.field
-    async def recorded_by(self, info: Info) -> User | None:
+    async def recorded_by(self, info: Info) -> UserType | None:
         return await _person(info, self.row.recorded_by_id)
 
 
-@strawberry.type
-class Refund(Node):
+@strawberry.type(name="Refund")
+class RefundType(Node):
     row: strawberry.Private[RefundRow]
     currency: strawberry.Private[str]
 
     @strawberry.field
-    def amount(self) -> Money:
-        return Money.of(self.row.amount, self.currency)
+    def amount(self) -> MoneyType:
+        return MoneyType.of(self.row.amount, self.currency)
 
     @strawberry.field
     def reason(self) -> str:
@@ -77,12 +77,14 @@ class Refund(Node):
         return self.row.created_at
 
     @strawberry.field
-    async def created_by(self, info: Info) -> User | None:
+    async def created_by(self, info: Info) -> UserType | None:
         return await _person(info, self.row.created_by_id)
 
 
-@strawberry.type(description="One change in an invoice's history: who, what, when")
-class InvoiceEvent:
+@strawberry.type(
+    name="InvoiceEvent", description="One change in an invoice's history: who, what, when"
+)
+class InvoiceEventType:
     row: strawberry.Private[EventRow]
     currency: strawberry.Private[str]
 
@@ -95,7 +97,7 @@ class InvoiceEvent:
         return self.row.action
 
     @strawberry.field
-    async def actor(self, info: Info) -> User | None:
+    async def actor(self, info: Info) -> UserType | None:
         return await _person(info, self.row.actor_id)
 
     @strawberry.field
@@ -103,16 +105,16 @@ class InvoiceEvent:
         return self.row.at
 
     @strawberry.field
-    def amount(self) -> Money | None:
-        return None if self.row.amount is None else Money.of(self.row.amount, self.currency)
+    def amount(self) -> MoneyType | None:
+        return None if self.row.amount is None else MoneyType.of(self.row.amount, self.currency)
 
     @strawberry.field
     def note(self) -> str | None:
         return self.row.note
 
 
-@strawberry.type
-class Invoice(Node):
+@strawberry.type(name="Invoice")
+class InvoiceType(Node):
     row: strawberry.Private[InvoiceRow]
 
     async def _amounts(self, info: Info) -> Amounts:
@@ -125,8 +127,8 @@ class Invoice(Node):
         viewer = viewer_of(info)
         return can(viewer, self.row, await self._amounts(info), operation)
 
-    def _money(self, amount: int) -> Money:
-        return Money.of(amount, self.row.currency)
+    def _money(self, amount: int) -> MoneyType:
+        return MoneyType.of(amount, self.row.currency)
 
     @strawberry.field(description="Sequential per practice, e.g. INV-000123")
     def number(self) -> str:
@@ -149,7 +151,7 @@ class Invoice(Node):
         return Client(row=row)
 
     @strawberry.field
-    async def provider(self, info: Info) -> User:
+    async def provider(self, info: Info) -> UserType:
         person = await _person(info, self.row.provider_id)
         assert person is not None  # the invoice is visible, so is its provider
         return person
@@ -171,11 +173,11 @@ class Invoice(Node):
         return self.row.currency
 
     @strawberry.field(description="Total minus tax")
-    def subtotal(self) -> Money:
+    def subtotal(self) -> MoneyType:
         return self._money(self.row.subtotal_amount)
 
     @strawberry.field
-    def tax(self) -> Money:
+    def tax(self) -> MoneyType:
         return self._money(self.row.tax_amount)
 
     @strawberry.field(description="Tax rate frozen on the invoice when sent, in basis points")
@@ -183,39 +185,39 @@ class Invoice(Node):
         return self.row.tax_rate_bp
 
     @strawberry.field
-    def total(self) -> Money:
+    def total(self) -> MoneyType:
         return self._money(self.row.total_amount)
 
     @strawberry.field(description="Payments received; refunds do not lower it")
-    async def amount_paid(self, info: Info) -> Money:
+    async def amount_paid(self, info: Info) -> MoneyType:
         return self._money((await self._amounts(info)).paid)
 
     @strawberry.field
-    async def amount_refunded(self, info: Info) -> Money:
+    async def amount_refunded(self, info: Info) -> MoneyType:
         return self._money((await self._amounts(info)).refunded)
 
     @strawberry.field(description="total - amountPaid while UNPAID, else 0")
-    async def amount_due(self, info: Info) -> Money:
+    async def amount_due(self, info: Info) -> MoneyType:
         return self._money((await self._amounts(info)).due)
 
     @strawberry.field(description="What may still be refunded")
-    async def refundable_amount(self, info: Info) -> Money:
+    async def refundable_amount(self, info: Info) -> MoneyType:
         return self._money((await self._amounts(info)).refundable)
 
     @strawberry.field
-    async def payments(self, info: Info) -> list[Payment]:
+    async def payments(self, info: Info) -> list[PaymentType]:
         rows = await info.context.loaders.payments.load(self.row.id)
-        return [Payment(row=r, currency=self.row.currency) for r in rows]
+        return [PaymentType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field
-    async def refunds(self, info: Info) -> list[Refund]:
+    async def refunds(self, info: Info) -> list[RefundType]:
         rows = await info.context.loaders.refunds.load(self.row.id)
-        return [Refund(row=r, currency=self.row.currency) for r in rows]
+        return [RefundType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="Every change, oldest first")
-    async def history(self, info: Info) -> list[InvoiceEvent]:
+    async def history(self, info: Info) -> list[InvoiceEventType]:
         rows = await info.context.loaders.events.load(self.row.id)
-        return [InvoiceEvent(row=r, currency=self.row.currency) for r in rows]
+        return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="The viewer may pay it by card now (a processor is configured)")
     async def can_pay(self, info: Info) -> bool:
@@ -243,7 +245,7 @@ class Invoice(Node):
 @strawberry.type
 class InvoiceEdge:
     cursor: str
-    node: Invoice
+    node: InvoiceType
 
 
 @strawberry.type
@@ -254,7 +256,7 @@ class InvoiceConnection:
 
     @classmethod
     def of(cls, page: Page[InvoiceRow]) -> InvoiceConnection:
-        edges = [InvoiceEdge(cursor=c, node=Invoice(row=r)) for c, r in page.items]
+        edges = [InvoiceEdge(cursor=c, node=InvoiceType(row=r)) for c, r in page.items]
         return cls(
             edges=edges,
             page_info=PageInfo.of(page),
@@ -296,7 +298,7 @@ class InvoiceFilter:
 
 @strawberry.type
 class InvoicePayload:
-    invoice: Invoice | None = None
+    invoice: InvoiceType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
     requires_action: bool = strawberry.field(
         default=False,

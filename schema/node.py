@@ -7,19 +7,21 @@ import binascii
 from typing import Any
 
 import strawberry
+from strawberry.types.base import get_object_definition
 
 MAX_PK = 2**31 - 1
 
 
 @strawberry.interface(description="An object with a global, opaque id")
 class Node:
-    """Implemented by types wrapping a database row; the id is the type's name and row id."""
+    """Implemented by types wrapping a database row; the id is the type's GraphQL name and the
+    row's id."""
 
     row: strawberry.Private[Any]
 
     @strawberry.field(description="Global, opaque id")
     def id(self) -> strawberry.ID:
-        return encode_id(type(self).__name__, self.row.id)
+        return encode_id(get_object_definition(self, strict=True).name, self.row.id)
 
 
 def encode_id(type_name: str, pk: int) -> strawberry.ID:

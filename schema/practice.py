@@ -14,7 +14,7 @@ from schema.errors import UserError
 from schema.node import Node, encode_id
 from schema.outcome import guarded
 from schema.permissions import MayReadPaymentProcessors
-from schema.users import User
+from schema.users import UserType
 
 
 @strawberry.type
@@ -30,14 +30,17 @@ class ClientBillingService:
     enabled: bool
 
     @strawberry.field
-    async def providers(self, info: Info) -> list[User]:
+    async def providers(self, info: Info) -> list[UserType]:
         viewer_of(info)
         rows = await info.context.loaders.billing_providers.load(self.practice_id)
-        return [User(row=r) for r in rows]
+        return [UserType(row=r) for r in rows]
 
 
-@strawberry.type(description="A configured payment processor; its secrets are never readable")
-class PaymentProcessor(Node):
+@strawberry.type(
+    name="PaymentProcessor",
+    description="A configured payment processor; its secrets are never readable",
+)
+class PaymentProcessorType(Node):
     row: strawberry.Private[PaymentProcessorConfig]
 
     @strawberry.field
@@ -73,8 +76,8 @@ class CardPayments:
     )
 
 
-@strawberry.type
-class Practice(Node):
+@strawberry.type(name="Practice")
+class PracticeType(Node):
     row: strawberry.Private[PracticeRow]
 
     @strawberry.field
@@ -107,9 +110,9 @@ class Practice(Node):
         description="ADMIN only: the practice's payment processors",
         extensions=guarded(MayReadPaymentProcessors),
     )
-    async def payment_processors(self, info: Info) -> list[PaymentProcessor]:
+    async def payment_processors(self, info: Info) -> list[PaymentProcessorType]:
         rows = await info.context.loaders.processors.load(self.row.id)
-        return [PaymentProcessor(row=r) for r in rows]
+        return [PaymentProcessorType(row=r) for r in rows]
 
     @strawberry.field(description="How clients pay by card (any role): null when no processor")
     async def card_payments(self, info: Info) -> CardPayments | None:
@@ -146,11 +149,11 @@ class ConfigureClientBillingInput:
 
 @strawberry.type
 class PaymentProcessorPayload:
-    payment_processor: PaymentProcessor | None = None
+    payment_processor: PaymentProcessorType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class PracticePayload:
-    practice: Practice | None = None
+    practice: PracticeType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

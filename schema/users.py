@@ -13,11 +13,11 @@ from schema.errors import UserError
 from schema.node import Node
 
 if TYPE_CHECKING:
-    from schema.practice import Practice
+    from schema.practice import PracticeType
 
 
-@strawberry.type(description="A person in the viewer's practice")
-class User(Node):
+@strawberry.type(name="User", description="A person in the viewer's practice")
+class UserType(Node):
     row: strawberry.Private[UserRow]
 
     @strawberry.field
@@ -34,30 +34,32 @@ class User(Node):
         return await info.context.loaders.roles.load(self.row.id)
 
 
-@strawberry.type(description="Who is logged in, in which practice and active role")
-class Viewer:
+@strawberry.type(name="Viewer", description="Who is logged in, in which practice and active role")
+class ViewerType:
     user_row: strawberry.Private[UserRow]
     role: Role
     roles: list[Role]
 
     @strawberry.field
-    def user(self) -> User:
-        return User(row=self.user_row)
+    def user(self) -> UserType:
+        return UserType(row=self.user_row)
 
     @strawberry.field
-    async def practice(self, info: Info) -> Annotated[Practice, strawberry.lazy("schema.practice")]:
-        from schema.practice import Practice
+    async def practice(
+        self, info: Info
+    ) -> Annotated[PracticeType, strawberry.lazy("schema.practice")]:
+        from schema.practice import PracticeType
 
         viewer = viewer_of(info)
         row = await info.context.loaders.practices.load(viewer.practice_id)
         assert row is not None  # a viewer always belongs to their practice
-        return Practice(row=row)
+        return PracticeType(row=row)
 
 
 @strawberry.type
 class LoginPayload:
     token: str | None = None
-    viewer: Viewer | None = None
+    viewer: ViewerType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -73,7 +75,7 @@ class AddMemberInput:
 
 @strawberry.type
 class MemberPayload:
-    user: User | None = None
+    user: UserType | None = None
     invite_token: str | None = strawberry.field(
         default=None, description="One-time token for acceptInvite; shown once"
     )

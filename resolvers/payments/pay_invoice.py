@@ -54,8 +54,7 @@ from resolvers.payments.processors import (
     unavailable,
 )
 from schema.context import Info, viewer_of
-from schema.invoices import Invoice as InvoiceType
-from schema.invoices import InvoicePayload, PayInvoiceInput
+from schema.invoices import InvoicePayload, InvoiceType, PayInvoiceInput
 from schema.node import encode_id
 
 _PROCESSORS = "payment_processors"

@@ -10,7 +10,7 @@ from models.reports import AGING_BUCKETS, AgingAmount, ClientAgingData
 from models.reports import AgingReportData as AgingData
 from schema.clients import Client
 from schema.context import Info
-from schema.money import Money
+from schema.money import MoneyType
 
 
 @strawberry.type(description="Unpaid balances whose age in days is within [minDays, maxDays]")
@@ -18,7 +18,7 @@ class AgingBucket:
     label: str = strawberry.field(description='"0-30", "31-60", "61-90" or "91+"')
     min_days: int
     max_days: int | None = strawberry.field(description="null for the last bucket (91+)")
-    amount: Money = strawberry.field(description="Sum of the amounts due")
+    amount: MoneyType = strawberry.field(description="Sum of the amounts due")
     count: int = strawberry.field(description="Number of UNPAID invoices")
 
 
@@ -28,7 +28,7 @@ def _buckets(amounts: list[AgingAmount], currency: str) -> list[AgingBucket]:
             label=bucket.label,
             min_days=bucket.min_days,
             max_days=bucket.max_days,
-            amount=Money.of(figure.amount, currency),
+            amount=MoneyType.of(figure.amount, currency),
             count=figure.count,
         )
         for bucket, figure in zip(AGING_BUCKETS, amounts, strict=True)
@@ -38,7 +38,7 @@ def _buckets(amounts: list[AgingAmount], currency: str) -> list[AgingBucket]:
 @strawberry.type(description="One client's unpaid balances by age")
 class ClientAging:
     client_id: strawberry.Private[int]
-    total: Money = strawberry.field(description="Sum of the client's amounts due")
+    total: MoneyType = strawberry.field(description="Sum of the client's amounts due")
     count: int = strawberry.field(description="Number of the client's UNPAID invoices")
     buckets: list[AgingBucket] = strawberry.field(description="All four buckets, in order")
 
@@ -52,7 +52,7 @@ class ClientAging:
     def of(cls, data: ClientAgingData, currency: str) -> ClientAging:
         return cls(
             client_id=data.client_id,
-            total=Money.of(data.total.amount, currency),
+            total=MoneyType.of(data.total.amount, currency),
             count=data.total.count,
             buckets=_buckets(data.buckets, currency),
         )
@@ -66,7 +66,7 @@ class ClientAging:
 )
 class AgingReport:
     as_of: date
-    total: Money = strawberry.field(description="Sum of the amounts due")
+    total: MoneyType = strawberry.field(description="Sum of the amounts due")
     count: int = strawberry.field(description="Number of UNPAID invoices")
     buckets: list[AgingBucket] = strawberry.field(description="0-30, 31-60, 61-90, 91+ days")
     by_client: list[ClientAging] = strawberry.field(
@@ -77,7 +77,7 @@ class AgingReport:
     def of(cls, data: AgingData, currency: str) -> AgingReport:
         return cls(
             as_of=data.as_of,
-            total=Money.of(data.total.amount, currency),
+            total=MoneyType.of(data.total.amount, currency),
             count=data.total.count,
             buckets=_buckets(data.buckets, currency),
             by_client=[ClientAging.of(c, currency) for c in data.by_client],

@@ -9,8 +9,8 @@ import strawberry
 from models.reports import BillingFigures as Figures
 from models.reports import BillingReportData
 from schema.context import Info
-from schema.money import Money
-from schema.users import User
+from schema.money import MoneyType
+from schema.users import UserType
 
 _FIGURES = """Billing figures of a set of invoices: those SENT in the report's period (calendar \
 days in the practice's time zone) within the viewer's view. Amounts derive from the payment and \
@@ -19,16 +19,16 @@ lower it, as for Invoice.amountPaid). VOID invoices count only in `voided`/`void
 Identity: invoiced = collected + outstanding + forgiven, to the cent."""
 
 
-@strawberry.interface(description=_FIGURES)
-class BillingFigures:
+@strawberry.interface(name="BillingFigures", description=_FIGURES)
+class BillingFiguresType:
     figures: strawberry.Private[Figures]
     currency_code: strawberry.Private[str]
 
-    def _money(self, amount: int) -> Money:
-        return Money.of(amount, self.currency_code)
+    def _money(self, amount: int) -> MoneyType:
+        return MoneyType.of(amount, self.currency_code)
 
     @strawberry.field(description="Sum of the totals (tax included) of the invoices not VOID")
-    def invoiced(self) -> Money:
+    def invoiced(self) -> MoneyType:
         return self._money(self.figures.invoiced)
 
     @strawberry.field(description="Number of invoices not VOID")
@@ -36,34 +36,34 @@ class BillingFigures:
         return self.figures.invoiced_count
 
     @strawberry.field(description="Sum of the tax of the invoices not VOID (part of `invoiced`)")
-    def tax(self) -> Money:
+    def tax(self) -> MoneyType:
         return self._money(self.figures.tax)
 
     @strawberry.field(
         description="Payments received on these invoices, whenever received; gross: refunds "
         "are not deducted (they are in `refunded`)"
     )
-    def collected(self) -> Money:
+    def collected(self) -> MoneyType:
         return self._money(self.figures.collected)
 
     @strawberry.field(description="Refunds made on these invoices, whenever made")
-    def refunded(self) -> Money:
+    def refunded(self) -> MoneyType:
         return self._money(self.figures.refunded)
 
     @strawberry.field(description="collected - refunded: what the practice keeps")
-    def net_collected(self) -> Money:
+    def net_collected(self) -> MoneyType:
         return self._money(self.figures.collected - self.figures.refunded)
 
     @strawberry.field(description="Balances written off: total - paid of FORGIVEN invoices")
-    def forgiven(self) -> Money:
+    def forgiven(self) -> MoneyType:
         return self._money(self.figures.forgiven)
 
     @strawberry.field(description="Still owed: total - paid (amountDue) of UNPAID invoices")
-    def outstanding(self) -> Money:
+    def outstanding(self) -> MoneyType:
         return self._money(self.figures.outstanding)
 
     @strawberry.field(description="Sum of the totals of VOID invoices (outside the identity)")
-    def voided(self) -> Money:
+    def voided(self) -> MoneyType:
         return self._money(self.figures.voided)
 
     @strawberry.field(description="Number of VOID invoices")
@@ -72,18 +72,18 @@ class BillingFigures:
 
 
 @strawberry.type(description="The billing figures of one provider's invoices")
-class ProviderTotals(BillingFigures):
+class ProviderTotals(BillingFiguresType):
     provider_id: strawberry.Private[int]
 
     @strawberry.field(description="The provider who sent the invoices")
-    async def provider(self, info: Info) -> User:
+    async def provider(self, info: Info) -> UserType:
         row = await info.context.loaders.people.load(self.provider_id)
         assert row is not None  # they sent an invoice in the viewer's view
-        return User(row=row)
+        return UserType(row=row)
 
 
 @strawberry.type(description="The billing figures of the invoices sent in one calendar month")
-class MonthTotals(BillingFigures):
+class MonthTotals(BillingFiguresType):
     month: str = strawberry.field(description='The calendar month, e.g. "2026-11"')
     from_: date = strawberry.field(
         name="from", description="First day of the month within the report's period"
@@ -97,7 +97,7 @@ class MonthTotals(BillingFigures):
     "practice; PROVIDER: the invoices of their view (those of the clients assigned to them). "
     "Every figure is computed by the database."
 )
-class BillingReport(BillingFigures):
+class BillingReport(BillingFiguresType):
     from_: date = strawberry.field(name="from", description="First day of the period")
     to: date = strawberry.field(description="Last day of the period (included)")
     time_zone: str = strawberry.field(description="The practice's time zone the days are in")

@@ -22,20 +22,20 @@ from models.reports import (
 from models.reports import StatementFigures as StatementData
 from schema.clients import Client
 from schema.context import Info, viewer_of
-from schema.invoices import Invoice, Payment, Refund
-from schema.money import Money
+from schema.invoices import InvoiceType, PaymentType, RefundType
+from schema.money import MoneyType
 
 
 @strawberry.type(description="A payment received in a statement's period, and its invoice")
 class StatementPayment:
-    payment: Payment
-    invoice: Invoice
+    payment: PaymentType
+    invoice: InvoiceType
 
 
 @strawberry.type(description="A refund made in a statement's period, and its invoice")
 class StatementRefund:
-    refund: Refund
-    invoice: Invoice
+    refund: RefundType
+    invoice: InvoiceType
 
 
 @strawberry.type(
@@ -49,7 +49,7 @@ class ClientStatement:
     currency: strawberry.Private[str]
     from_: date = strawberry.field(name="from", description="First day of the period")
     to: date = strawberry.field(description="Last day of the period (included)")
-    invoices: list[Invoice] = strawberry.field(
+    invoices: list[InvoiceType] = strawberry.field(
         description="Invoices sent in the period, VOID ones included, oldest first"
     )
     payments: list[StatementPayment] = strawberry.field(
@@ -59,19 +59,19 @@ class ClientStatement:
         description="Refunds made in the period, on any of the client's invoices"
     )
 
-    def _money(self, amount: int) -> Money:
-        return Money.of(amount, self.currency)
+    def _money(self, amount: int) -> MoneyType:
+        return MoneyType.of(amount, self.currency)
 
     @strawberry.field
     def client(self) -> Client:
         return Client(row=self.client_row)
 
     @strawberry.field(description="What the client owes now: amountDue of all UNPAID invoices")
-    def balance(self) -> Money:
+    def balance(self) -> MoneyType:
         return self._money(self.data.balance)
 
     @strawberry.field(description="Sum of the totals of the period's invoices not VOID")
-    def invoiced(self) -> Money:
+    def invoiced(self) -> MoneyType:
         return self._money(self.data.invoiced)
 
     @strawberry.field(description="Number of the period's invoices not VOID")
@@ -79,15 +79,15 @@ class ClientStatement:
         return self.data.invoiced_count
 
     @strawberry.field(description="Still due now on the period's invoices (UNPAID ones)")
-    def outstanding(self) -> Money:
+    def outstanding(self) -> MoneyType:
         return self._money(self.data.outstanding)
 
     @strawberry.field(description="Sum of the payments received in the period")
-    def paid(self) -> Money:
+    def paid(self) -> MoneyType:
         return self._money(self.data.paid)
 
     @strawberry.field(description="Sum of the refunds made in the period")
-    def refunded(self) -> Money:
+    def refunded(self) -> MoneyType:
         return self._money(self.data.refunded)
 
     @classmethod
@@ -108,15 +108,17 @@ class ClientStatement:
             currency=currency,
             from_=first,
             to=last,
-            invoices=[Invoice(row=row) for row in invoices],
+            invoices=[InvoiceType(row=row) for row in invoices],
             payments=[
                 StatementPayment(
-                    payment=Payment(row=p, currency=i.currency), invoice=Invoice(row=i)
+                    payment=PaymentType(row=p, currency=i.currency), invoice=InvoiceType(row=i)
                 )
                 for p, i in payments
             ],
             refunds=[
-                StatementRefund(refund=Refund(row=r, currency=i.currency), invoice=Invoice(row=i))
+                StatementRefund(
+                    refund=RefundType(row=r, currency=i.currency), invoice=InvoiceType(row=i)
+                )
                 for r, i in refunds
             ],
         )
