@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
 
 .PHONY: demo test lint typecheck pytest schema install clean
 
@@ -14,11 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Install, migrate, load the demo data and serve on SQLite: GraphiQL at http://127.0.0.1:8000/graphql
+## Install, migrate, load the demo data and serve on SQLite: GraphiQL at http://127.0.0.1:$(PORT)/graphql
 demo: $(STAMP)
 	$(BIN)/carebill migrate
 	$(BIN)/carebill seed-demo
-	$(BIN)/carebill serve --host 127.0.0.1 --port 8000
+	$(BIN)/carebill serve --host 127.0.0.1 --port $(PORT)
 
 ## The whole suite: lint, types, and every test on SQLite and PostgreSQL (with Redis)
 test: $(STAMP) lint typecheck
@@ -37,4 +38,4 @@ schema: $(STAMP)
 	$(BIN)/carebill export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) carebill.db carebill.db-wal carebill.db-shm
+	rm -rf $(VENV) build carebill.egg-info carebill.db carebill.db-wal carebill.db-shm

@@ -79,6 +79,22 @@ def test_every_top_level_name_has_a_layer() -> None:
     assert ours - set(TIER) == set()
 
 
+def classes_by_name(root: Path) -> dict[str, set[str]]:
+    """Where each class name is defined: the top-level names defining it."""
+    found: dict[str, set[str]] = {}
+    for path in sources(root):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef):
+                found.setdefault(node.name, set()).add(top_level_name(path, root))
+    return found
+
+
+def test_no_class_name_is_defined_in_two_layers() -> None:
+    """A GraphQL type and the row it wraps have different names (`InvoiceType`, `Invoice`)."""
+    twice = {name: where for name, where in classes_by_name(ROOT).items() if len(where) > 1}
+    assert twice == {}
+
+
 def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     """The check itself: imports that break the layering, however they are written."""
     (tmp_path / "models").mkdir()
