@@ -6,7 +6,7 @@ These types only present figures that the database computed (see `models.reports
     aging.py      AgingReport, its buckets and per-client balances
     statement.py  ClientStatement (Client.statement, loaded lazily by schema/clients.py)
 
-Re-exported here: the root types, for schema/root.py, the resolvers and the lazy reference
+Re-exported here: the root types, for resolvers/root.py, the resolvers and the lazy reference
 `strawberry.lazy("schema.reports")`."""
 
 from schema.reports.aging import AgingReport
