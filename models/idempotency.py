@@ -1,13 +1,22 @@
-"""Idempotency keys: a retried mutation returns its first result and changes nothing."""
+"""Idempotency keys: a retried mutation returns its first result and changes nothing. The same
+key from the same user returns the first result; the same key with other input is a CONFLICT.
+Checked (`replayed`) and written (`remember`) inside the mutation's own transaction, after its
+row lock, so a refused request does not burn its key."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdColumn, UTCDateTime, utcnow
+from models.errors import DomainError, ErrorCode, validation
 
 
 class IdempotencyKey(Base):
@@ -22,3 +31,67 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     invoice_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+MAX_KEY_LENGTH = 255
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    user_id: int
+    operation: str
+    key: str
+    request_hash: str
+
+
+def claim_of(
+    user_id: int, operation: str, key: str | None, payload: dict[str, Any]
+) -> Claim | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise validation(
+            f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters", "idempotencyKey"
+        )
+    return Claim(user_id, operation, key, fingerprint(payload))
+
+
+async def replayed(session: AsyncSession, claim: Claim | None) -> int | None:
+    """The invoice id of the first request with this key, or None when the key is new."""
+    if claim is None:
+        return None
+    row = (
+        await session.execute(
+            select(IdempotencyKey).where(
+                IdempotencyKey.user_id == claim.user_id,
+                IdempotencyKey.operation == claim.operation,
+                IdempotencyKey.key == claim.key,
+            )
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != claim.request_hash:
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "this idempotencyKey was already used with different input",
+            "idempotencyKey",
+        )
+    return row.invoice_id
+
+
+def remember(session: AsyncSession, claim: Claim | None, invoice_id: int) -> None:
+    if claim is not None:
+        session.add(
+            IdempotencyKey(
+                user_id=claim.user_id,
+                operation=claim.operation,
+                key=claim.key,
+                request_hash=claim.request_hash,
+                invoice_id=invoice_id,
+            )
+        )

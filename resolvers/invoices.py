@@ -13,18 +13,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import Invoice, Practice
 from models.base import utcnow
 from models.enums import PaymentMethodKind
-from models.errors import DomainError, ErrorCode, not_found, validation
+from models.errors import DomainError, ErrorCode, validation
+from models.idempotency import Claim, claim_of, remember, replayed
 from models.invoice import Operation
 from models.permissions import check_may_invoice, check_may_perform
-from models.scope import Viewer, visible_invoices
+from models.scope import Viewer
 from models.sending import send_invoice as send
-from resolvers.idempotency import Claim, claim_of, remember, replayed
 from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
 from schema.invoices import (
@@ -36,30 +35,12 @@ from schema.invoices import (
     SendInvoiceInput,
     as_utc,
 )
-from schema.node import decode_id, decode_person_id
+from schema.node import decode_person_id
+from schema.reads import locked_invoice
 
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
 )
-
-
-async def locked_invoice(session: AsyncSession, viewer: Viewer, global_id: str) -> Invoice:
-    """The invoice, locked for this transaction with its payments and refunds, if the viewer
-    can see it; NOT_FOUND otherwise (as for an id that does not exist)."""
-    pk = decode_id(global_id, "Invoice")
-    if pk is None:
-        raise not_found("invoice", "invoiceId")
-    invoice = (
-        await session.execute(
-            select(Invoice)
-            .where(Invoice.id == pk, visible_invoices(viewer))
-            .options(selectinload(Invoice.payments), selectinload(Invoice.refunds))
-            .with_for_update(of=Invoice)
-        )
-    ).scalar_one_or_none()
-    if invoice is None:
-        raise not_found("invoice", "invoiceId")
-    return invoice
 
 
 # Applies one change to the locked invoice, inside the mutation's transaction.

@@ -1,4 +1,5 @@
-"""Read side: the scoped list queries behind `clients` and `invoices`, with cursor paging."""
+"""Read side: the scoped list queries behind `clients` and `invoices`, with cursor paging, and
+the scoped, locked read of the invoice a mutation changes (`locked_invoice`)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from adapters.database import Database
 from models import Invoice, Membership, User
 from models.enums import InvoiceStatus
+from models.errors import not_found
 from models.scope import Viewer, visible_client_ids, visible_invoices
 from schema.errors import PublicError, bad_input
-from schema.node import MAX_PK
+from schema.node import MAX_PK, decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 
 if TYPE_CHECKING:  # the context holds the loaders, which page invoices through this module
@@ -187,3 +191,22 @@ async def list_clients(
         rows = list((await session.execute(page)).scalars())
     items = [(encode_cursor([r.name, r.id]), r) for r in rows[:limit]]
     return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))
+
+
+async def locked_invoice(session: AsyncSession, viewer: Viewer, global_id: str) -> Invoice:
+    """The invoice, locked for this transaction with its payments and refunds, if the viewer
+    can see it; NOT_FOUND otherwise (as for an id that does not exist)."""
+    pk = decode_id(global_id, "Invoice")
+    if pk is None:
+        raise not_found("invoice", "invoiceId")
+    invoice = (
+        await session.execute(
+            select(Invoice)
+            .where(Invoice.id == pk, visible_invoices(viewer))
+            .options(selectinload(Invoice.payments), selectinload(Invoice.refunds))
+            .with_for_update(of=Invoice)
+        )
+    ).scalar_one_or_none()
+    if invoice is None:
+        raise not_found("invoice", "invoiceId")
+    return invoice

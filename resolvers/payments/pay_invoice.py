@@ -39,12 +39,11 @@ from adapters.payment_processor import (
 from models import PaymentAttempt
 from models.base import utcnow
 from models.errors import DomainError, ErrorCode, invalid_state, validation
+from models.idempotency import Claim, claim_of, remember, replayed
 from models.invoice import Operation, refusal
 from models.permissions import check_may_perform
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
 from models.scope import Viewer
-from resolvers.idempotency import Claim, claim_of, remember, replayed
-from resolvers.invoices import locked_invoice
 from resolvers.payments.attempts import new_attempt, open_attempt
 from resolvers.payments.card_refunds import return_charge
 from resolvers.payments.processors import (
@@ -56,6 +55,7 @@ from resolvers.payments.processors import (
 from schema.context import Info, viewer_of
 from schema.invoices import InvoicePayload, InvoiceType, PayInvoiceInput
 from schema.node import encode_id
+from schema.reads import locked_invoice
 
 _PROCESSORS = "payment_processors"
 # A processor's token for a card (pm_…, card_…, tok_…): letters, digits and underscores.
