@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PORT ?= 8000
 
-.PHONY: demo test lint typecheck pytest schema install clean
+PORT ?= 8000
+# `make demo` reads ./.env when there is one (copy .env.example); the environment wins.
+WITH_ENV := set -a; [ ! -f .env ] || . ./.env; set +a;
+
+.PHONY: demo reset-demo test lint typecheck pytest schema install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,13 +20,18 @@ install: $(STAMP)
 
 ## Install, migrate, load the demo data and serve on SQLite: GraphiQL at http://127.0.0.1:$(PORT)/graphql
 demo: $(STAMP)
-	$(BIN)/carebill migrate
-	$(BIN)/carebill seed-demo
-	$(BIN)/carebill serve --host 127.0.0.1 --port $(PORT)
+	$(WITH_ENV) $(BIN)/carebill migrate && $(BIN)/carebill seed-demo && \
+	  $(BIN)/carebill serve --host 127.0.0.1 --port $(PORT)
+
+## Start the demo over: delete the embedded SQLite database, then migrate and seed it again
+reset-demo: $(STAMP)
+	rm -f carebill.db carebill.db-wal carebill.db-shm
+	$(WITH_ENV) $(BIN)/carebill migrate && $(BIN)/carebill seed-demo
 
 ## The whole suite: lint, types, and every test on SQLite and PostgreSQL (with Redis)
 test: $(STAMP) lint typecheck
 	./scripts/ensure-services.sh
+	./scripts/ensure-js.sh
 	$(BIN)/pytest -p no:cacheprovider
 
 lint: $(STAMP)

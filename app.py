@@ -9,20 +9,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypedDict
-from urllib.parse import urlsplit
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.websocket_origin import normalize_origin
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from adapters.relay import Relay
@@ -33,6 +34,9 @@ from resolvers.webhooks import handle_webhook
 from schema.context import Context
 from schema.services import Services
 from settings import Settings
+from web import graphiql, graphql_http
+from web.cors import OriginPolicy
+from web.sockets import AuthenticationUnavailable, LegacySocketHandler, TransportSocketHandler
 
 log = logging.getLogger("carebill")
 
@@ -75,40 +79,25 @@ class SocketContext(Context):
     connection_params: dict[str, Any] | None = None
 
 
-class LegacySocketHandler(BaseGraphQLWSHandler[Context, None]):
-    """Legacy `graphql-ws`: refuse a bad token with 4403 (as graphql-transport-ws does), not
-    with strawberry's 1011, which clients read as a server error and retry."""
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        payload = message.get("payload")
-        view = self.view
-        if isinstance(view, CareBillGraphQL) and (payload is None or isinstance(payload, dict)):
-            self.context.connection_params = payload  # type: ignore[attr-defined]
-            if not await view.authenticate_socket(self.context):
-                await self.send_message({"type": "connection_error", "payload": {}})
-                await self.websocket.close(code=4403, reason="Forbidden")
-                return
-        await super().handle_connection_init(message)
-
-
 class CareBillGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with our per-request context."""
 
+    graphql_transport_ws_handler_class = TransportSocketHandler
     graphql_ws_handler_class = LegacySocketHandler
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide=None if settings.production else "graphiql",
-            allow_queries_via_get=False,
+            # Queries only (mutations over GET are refused with 405 in `execute_single`).
+            allow_queries_via_get=True,
             keep_alive=True,
             keep_alive_interval=15,
             # A socket must authenticate soon: unauthenticated ones are closed (4408) after this.
             connection_init_wait_timeout=timedelta(seconds=10),
             allowed_origins=settings.allowed_origins,
         )
-        # No origins configured, in development: a front end's dev server on this machine.
-        self.local_origins_allowed = not settings.allowed_origins and not settings.production
+        self.origins = OriginPolicy.of(settings)
 
     def parse_json(self, data: str | bytes) -> Any:
         """A request body is one JSON object (an array, a batch, is refused next). Strawberry's
@@ -122,15 +111,88 @@ class CareBillGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "The request body must be a JSON object")
         return document
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from CareBill's own assets (web/graphiql.py): it works offline."""
+        return HTMLResponse(graphiql.PAGE)
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        """The response headers an operation may set; the media type is the client's choice."""
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = graphql_http.response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Over GET, queries only (never a mutation: GET must stay safe for caches, prefetchers
+        and links); any operation over POST. Subscriptions use the websocket."""
+        get = request_adapter.method == "GET"
+        allowed = {OperationType.QUERY} if get else {OperationType.QUERY, OperationType.MUTATION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            if get:
+                raise graphql_http.MethodNotAllowed(exc.as_http_error_reason("GET")) from exc
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
+        except MissingQueryError as exc:
+            raise HTTPException(400, "No GraphQL query found in the request") from exc
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """`application/graphql-response+json` has no `data` entry when nothing was executed."""
+        body = await super().process_result(request, result)
+        media_type = graphql_http.response_media_type(request.headers.get("accept"))
+        if media_type == graphql_http.GRAPHQL_RESPONSE_JSON and graphql_http.is_request_error(
+            result
+        ):
+            body.pop("data", None)
+        return body
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or graphql_http.JSON
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        if isinstance(response_data, dict) and not sub_response.status_code:
+            response.status_code = graphql_http.status_code(media_type, dict(response_data))
+        # A GET answer depends on who asks and in which media type: caches must key on both.
+        response.headers["vary"] = "Accept, Authorization"
+        return response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except graphql_http.MethodNotAllowed as exc:
+            response = PlainTextResponse(exc.reason, 405, headers={"Allow": "POST"})
+        except HTTPException as exc:
+            response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        await response(scope, receive, send)
+
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
         """Cross-origin browser sockets (strawberry always lets same-origin and non-browser
-        ones through): those of CAREBILL_ALLOWED_ORIGINS; with none configured, in development
-        only, pages served from this machine on any port; in production, none."""
-        if not self.local_origins_allowed:
-            return super().is_websocket_origin_allowed(request, origin)
-        normalized = normalize_origin(origin)
-        host = urlsplit(normalized).hostname if normalized else None
-        return host in ("localhost", "127.0.0.1", "::1")
+        ones through) follow the same policy as CORS (web/cors.py)."""
+        return self.origins.allows(origin)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """connection_init: a socket without a valid token gets nothing (closed with 4403)."""
@@ -144,7 +206,12 @@ class CareBillGraphQL(GraphQL[Context, None]):
         if context.viewer is None:
             token = connection_token(getattr(context, "connection_params", None)) or context.token
             context.token = token
-            context.act_as(await authenticate(context.services, token))
+            try:
+                viewer = await authenticate(context.services, token)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("websocket authentication failed: the database is unavailable: %s", exc)
+                raise AuthenticationUnavailable from exc
+            context.act_as(viewer)
         return context.viewer is not None
 
     async def get_context(
@@ -229,7 +296,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"error": "no such export"}, status_code=404)
         services = services_of(request)
         token = bearer_token(request.headers.get("authorization"))
-        return await handler(services, await authenticate(services, token), request)
+        try:
+            viewer = await authenticate(services, token)
+        except (SQLAlchemyError, OSError):
+            log.exception("export: the database is unavailable")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return await handler(services, viewer, request)
 
     routes: list[Any] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -239,4 +311,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/webhooks/{processor_type}/{processor_id}", webhook, methods=["POST"]),
         Route("/exports/{name}", export),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    if not settings.production:
+        routes.append(graphiql.assets())
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[graphql.origins.middleware()])

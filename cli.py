@@ -13,6 +13,9 @@ from settings import Settings, SettingsError
 
 
 def _migrate(settings: Settings) -> None:
+    # Alembic narrates at INFO from its import on ("setup plugin …", "Running upgrade …");
+    # the one line below says what matters.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from migrations.runner import upgrade
 
     upgrade(settings.database_url)
@@ -52,7 +55,14 @@ def _create_practice(settings: Settings, args: argparse.Namespace) -> None:
     from adapters.database import Database
     from provisioning import create_practice
 
-    password = args.password or getpass.getpass("Password for the first admin: ")
+    password = args.password
+    if not password:
+        if not sys.stdin.isatty():
+            raise ValueError("--password is required when there is no terminal to ask for it")
+        try:
+            password = getpass.getpass("Password for the first admin: ")
+        except EOFError:
+            raise ValueError("no password given (use --password)") from None
 
     async def run() -> int:
         db = Database(settings.database_url)
@@ -80,7 +90,7 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("seed-demo", help="load the demo data (idempotent)")
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, default=8000, help="the TCP port (default 8000)")
     serve.add_argument("--workers", type=int, default=1)
     create = commands.add_parser("create-practice", help="a new practice and its first admin")
     create.add_argument("--name", required=True)

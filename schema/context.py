@@ -7,7 +7,7 @@ from typing import Any, TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
 
-from adapters.database import Database
+from adapters.database import Database, SessionPermits
 from models.scope import Viewer
 from schema.errors import unauthenticated
 from schema.loaders import Loaders
@@ -24,6 +24,8 @@ class Context:
     token: str | None = None
     request: Any = None
     response: Any = None
+    # The connections this request holds at once are bounded (see adapters/database.py).
+    permits: SessionPermits = field(default_factory=SessionPermits, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
     def act_as(self, viewer: Viewer | None) -> None:
@@ -33,7 +35,8 @@ class Context:
 
     @property
     def db(self) -> Database:
-        return self.services.db
+        """The database, through this request's permits: open sessions with `ctx.db`."""
+        return self.services.db.bounded(self.permits)
 
     @property
     def settings(self) -> Settings:

@@ -107,10 +107,11 @@ class PracticeType(Node):
         )
 
     @strawberry.field(
-        description="ADMIN only: the practice's payment processors",
+        description="ADMIN only: the practice's payment processors. For other roles null, with a"
+        " FORBIDDEN error at this path: the rest of the practice still answers",
         extensions=guarded(MayReadPaymentProcessors),
     )
-    async def payment_processors(self, info: Info) -> list[PaymentProcessorType]:
+    async def payment_processors(self, info: Info) -> list[PaymentProcessorType] | None:
         rows = await info.context.loaders.processors.load(self.row.id)
         return [PaymentProcessorType(row=r) for r in rows]
 

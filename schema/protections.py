@@ -1,5 +1,6 @@
 """The schema's protections: query depth, alias and token limits, introspection off in
-production, and the masking (with logging) of unexpected errors."""
+production, the masking (with logging) of unexpected errors, and a code on every top-level
+error (schema/error_codes.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from strawberry.extensions import (
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
+from schema.error_codes import ErrorCodes, too_complex
 from settings import Settings
 
 log = logging.getLogger("carebill.graphql")
@@ -62,10 +64,11 @@ class CareBillSchema(strawberry.Schema):
 def protections(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     # Factories, so that each request gets fresh extension instances.
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: too_complex(QueryDepthLimiter(max_depth=settings.max_query_depth)),
+        lambda: too_complex(MaxAliasesLimiter(max_alias_count=settings.max_aliases)),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
+        ErrorCodes,
     ]
     if settings.production:
         extensions.append(DisableIntrospection)

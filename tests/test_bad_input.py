@@ -18,8 +18,16 @@ from tests.snapshots import snapshot
 
 MB = "x" * 1_000_000
 ERROR_CODES = {code.value for code in ErrorCode}
-# Top-level codes of ours; GraphQL's own validation errors carry no code.
-TOP_LEVEL_CODES = {"UNAUTHENTICATED", "FORBIDDEN", "VALIDATION", None}
+# Every top-level error has a code (docs/API.md lists them); bad input gets one of these.
+TOP_LEVEL_CODES = {
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "VALIDATION",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_USER_INPUT",
+    "QUERY_TOO_COMPLEX",
+}
 
 INVOICES = (
     "query($first: Int, $after: String) { invoices(first: $first, after: $after) { totalCount } }"

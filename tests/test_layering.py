@@ -16,6 +16,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("carebill",),  # the launcher: puts the checkout on sys.path, then runs cli
     ("cli",),
     ("app", "demo_data", "provisioning", "migrations"),
+    ("web",),  # the HTTP edge: CORS, GraphQL over HTTP, websocket protocols, GraphiQL
     ("resolvers",),
     ("schema",),
     ("adapters",),

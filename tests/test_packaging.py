@@ -11,7 +11,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED = shutil.ignore_patterns(
-    ".git", ".venv", "build", "*.egg-info", "__pycache__", "*_cache", ".hypothesis", "*.db*"
+    ".git",
+    ".venv",
+    "build",
+    "*.egg-info",
+    "__pycache__",
+    "*_cache",
+    ".hypothesis",
+    "*.db*",
+    "node_modules",
 )
 
 

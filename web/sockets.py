@@ -1,0 +1,127 @@
+"""The websocket protocols' handlers: `graphql-transport-ws` and the legacy `graphql-ws`
+(subscriptions-transport-ws, which Python's `gql` and older Apollo clients speak).
+
+Both close a socket whose token is not a valid session with 4403, and one whose token could not
+be checked (the database is busy or down) with 1013 "try again later": a client logs its user
+out on 4403, and must not for a passing failure. The legacy protocol carries every operation,
+not only subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from graphql import GraphQLError, GraphQLFormattedError, get_operation_ast, parse
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage as TransportInitMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    CompleteMessage,
+    ConnectionInitMessage,
+    ErrorMessage,
+)
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+
+TRY_AGAIN_LATER = 1013  # RFC 6455's registry: "Try Again Later"
+
+
+class AuthenticationUnavailable(Exception):
+    """The token could not be checked: the database is busy or down."""
+
+
+def _names_no_operation(query: str, operation_name: str | None) -> bool:
+    """A document that parses but holds no operation to run (only fragments, or not the one
+    named): strawberry would fail on it with an internal error. Parse errors are left to the
+    schema, which reports them with their locations."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return False
+    return get_operation_ast(document, operation_name) is None
+
+
+class SocketAuthenticator(Protocol):
+    async def authenticate_socket(self, context: Any) -> bool:
+        """Whether the connection_init payload holds a valid session's token; raises
+        AuthenticationUnavailable when that cannot be told now."""
+
+
+class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    async def handle_connection_init(self, message: TransportInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except AuthenticationUnavailable:
+            await self.websocket.close(code=TRY_AGAIN_LATER, reason="Try again later")
+
+
+class LegacySocketHandler(BaseGraphQLWSHandler[Any, None]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """Refuse a bad token with 4403 (as graphql-transport-ws does), not with strawberry's
+        1011, which clients read as a server error and retry."""
+        payload = message.get("payload")
+        view: Any = self.view
+        if hasattr(view, "authenticate_socket") and (payload is None or isinstance(payload, dict)):
+            self.context.connection_params = payload
+            authenticator: SocketAuthenticator = view
+            try:
+                valid = await authenticator.authenticate_socket(self.context)
+            except AuthenticationUnavailable:
+                await self.send_message({"type": "connection_error", "payload": {}})
+                await self.websocket.close(code=TRY_AGAIN_LATER, reason="Try again later")
+                return
+            if not valid:
+                await self.send_message({"type": "connection_error", "payload": {}})
+                await self.websocket.close(code=4403, reason="Forbidden")
+                return
+        await super().handle_connection_init(message)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        """Queries and mutations too, not only subscriptions: strawberry's handler subscribes to
+        whatever comes, and a query fails as an internal error. `schema.stream` runs each
+        operation as its type requires (one `data` message for a query or mutation), then
+        `complete`; an operation refused before execution gets one `error` message."""
+        try:
+            if _names_no_operation(query, operation_name):
+                error: GraphQLFormattedError = {
+                    "message": "The document holds no operation to run (or not the one named)",
+                    "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+                }
+                await self.send_message(ErrorMessage(type="error", id=operation_id, payload=error))
+                return
+            results = await self.schema.stream(
+                query,
+                variable_values=variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation_name,
+            )
+            self.subscriptions[operation_id] = results
+            first = True
+            async for result in results:
+                if first and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    await self.send_message(
+                        ErrorMessage(
+                            type="error", id=operation_id, payload=result.errors[0].formatted
+                        )
+                    )
+                    return
+                first = False
+                if isinstance(result, ExecutionResult):
+                    await self.send_data_message(result, operation_id)
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        except asyncio.CancelledError:
+            await self.send_message(CompleteMessage(type="complete", id=operation_id))
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            self.tasks.pop(operation_id, None)
