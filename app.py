@@ -26,10 +26,12 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from adapters.notifier import build_notifier
 from adapters.relay import Relay
 from resolvers import exports
 from resolvers.root import build_schema
 from resolvers.sessions import authenticate
+from resolvers.unsubscribe import UNSUBSCRIBE_PATH, handle_unsubscribe
 from resolvers.webhooks import handle_webhook
 from schema.context import Context
 from schema.services import Services
@@ -259,9 +261,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await broker.start()
         relay = Relay(services.db, broker)
         relay.start()
+        # Reminders and notification email (docs/notifications.md), in one process at a time.
+        notifier = build_notifier(settings, services.db, services.vault)
+        notifier.start()
         try:
             yield {"services": services}
         finally:
+            await notifier.stop()
             await relay.stop()
             await broker.close()
             await services.processors.aclose()
@@ -303,6 +309,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return await handler(services, viewer, request)
 
+    async def unsubscribe(request: Request) -> Response:
+        """An email's unsubscribe link (see resolvers/unsubscribe.py); no sign-in needed."""
+        return await handle_unsubscribe(services_of(request), request)
+
     routes: list[Any] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
@@ -310,6 +320,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/webhooks/{processor_type}/{processor_id}", webhook, methods=["POST"]),
         Route("/exports/{name}", export),
+        Route(UNSUBSCRIBE_PATH, unsubscribe, methods=["GET", "POST"]),
     ]
     if not settings.production:
         routes.append(graphiql.assets())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 DEV_SECRET_KEY = "carebill-development-secret-key-not-for-production"
 
@@ -40,6 +41,13 @@ class Settings:
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # How often an idle alert subscription re-checks its token (logout ends it) and its inbox.
     alert_recheck_seconds: float = 10.0
+    # Notification email (docs/notifications.md): no SMTP URL and no folder = no email.
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    app_url: str = "http://127.0.0.1:8000"
+    mail_dir: str | None = None
+    # The longest wait between two attempts at a message while the mail server is away.
+    mail_retry_max_seconds: float = 300.0
 
     @property
     def production(self) -> bool:
@@ -61,6 +69,12 @@ class Settings:
         origins = tuple(
             o.strip() for o in env.get("CAREBILL_ALLOWED_ORIGINS", "").split(",") if o.strip()
         )
+        smtp_url = env.get("CAREBILL_SMTP_URL") or None
+        if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
+            raise SettingsError("CAREBILL_SMTP_URL must be smtp://host:port or smtps://…")
+        mail_from = env.get("CAREBILL_MAIL_FROM") or None
+        if smtp_url is not None and mail_from is None:
+            raise SettingsError("CAREBILL_MAIL_FROM is required with CAREBILL_SMTP_URL")
         return cls(
             database_url=env.get("CAREBILL_DATABASE_URL") or cls.database_url,
             redis_url=env.get("CAREBILL_REDIS_URL") or None,
@@ -75,4 +89,9 @@ class Settings:
             max_page_size=_int(env, "CAREBILL_MAX_PAGE_SIZE", 100),
             allowed_origins=origins,
             alert_recheck_seconds=_int(env, "CAREBILL_ALERT_RECHECK_MS", 10_000) / 1000,
+            smtp_url=smtp_url,
+            mail_from=mail_from,
+            app_url=(env.get("CAREBILL_APP_URL") or cls.app_url).rstrip("/"),
+            mail_dir=env.get("CAREBILL_MAIL_DIR") or None,
+            mail_retry_max_seconds=_int(env, "CAREBILL_MAIL_RETRY_MAX_SECONDS", 300),
         )

@@ -30,6 +30,7 @@ class Vault:
     def __init__(self, secret_key: str) -> None:
         self._fernet = Fernet(base64.urlsafe_b64encode(_derive(secret_key, b"credentials")))
         self._token_key = _derive(secret_key, b"tokens")
+        self._link_key = _derive(secret_key, b"links")
 
     def encrypt(self, document: dict[str, str]) -> bytes:
         return self._fernet.encrypt(json.dumps(document, sort_keys=True).encode())
@@ -45,6 +46,15 @@ class Vault:
     def token_hash(self, token: str) -> str:
         """Keyed hash of a bearer or invite token: what the database stores."""
         return hmac.new(self._token_key, token.encode(), hashlib.sha256).hexdigest()
+
+    def link_signature(self, message: str) -> str:
+        """Keyed signature of what a link carries (e.g. an unsubscribe link, which must work
+        without signing in): 160 bits, URL-safe."""
+        digest = hmac.new(self._link_key, message.encode(), hashlib.sha256).digest()[:20]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def link_signature_matches(self, message: str, signature: str) -> bool:
+        return hmac.compare_digest(self.link_signature(message), signature)
 
 
 def new_token() -> str:

@@ -4,8 +4,14 @@ from models.alert import Alert, AlertRead
 from models.base import Base
 from models.idempotency import IdempotencyKey
 from models.invoice import Invoice, InvoiceEvent, Payment, Refund
+from models.notification import (
+    NotificationDelivery,
+    NotificationPreference,
+    PracticeNotificationSettings,
+)
 from models.practice import ClientBillingProvider, PaymentProcessorConfig, Practice
 from models.processing import PaymentAttempt, WebhookEvent
+from models.reminders import InvoiceReminder
 from models.user import AuthSession, Membership, ProviderClient, User
 
 __all__ = [
@@ -17,11 +23,15 @@ __all__ = [
     "IdempotencyKey",
     "Invoice",
     "InvoiceEvent",
+    "InvoiceReminder",
     "Membership",
+    "NotificationDelivery",
+    "NotificationPreference",
     "Payment",
     "PaymentAttempt",
     "PaymentProcessorConfig",
     "Practice",
+    "PracticeNotificationSettings",
     "ProviderClient",
     "Refund",
     "User",

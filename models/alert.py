@@ -48,6 +48,9 @@ class Alert(Base):
     commit_seq: Mapped[int | None] = mapped_column(BigInteger)
     # Set by the relay once the alert went out through the broker.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Set by the notification dispatcher once it wrote this alert's deliveries (or decided
+    # there are none): see adapters/dispatcher.py.
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class AlertRead(Base):

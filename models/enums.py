@@ -49,6 +49,8 @@ class AlertKind(enum.StrEnum):
     INVOICE_REFUNDED = "INVOICE_REFUNDED"
     INVOICE_FORGIVEN = "INVOICE_FORGIVEN"
     INVOICE_VOIDED = "INVOICE_VOIDED"
+    # Written by the reminder scheduler, not by a change: no history event goes with it.
+    INVOICE_REMINDER = "INVOICE_REMINDER"
 
 
 class InvoiceAction(enum.StrEnum):
@@ -61,3 +63,11 @@ class InvoiceAction(enum.StrEnum):
     FORGIVEN = "FORGIVEN"
     VOIDED = "VOIDED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one notification to one recipient stands."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"

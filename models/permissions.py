@@ -51,6 +51,7 @@ MANAGE_MEMBERS = RoleRule(frozenset({Role.ADMIN}), "only an ADMIN may manage mem
 READ_BILLING_REPORT = RoleRule(frozenset({Role.ADMIN, Role.PROVIDER}), UNREADABLE_FIELD)
 READ_AGING_REPORT = RoleRule(frozenset({Role.ADMIN}), UNREADABLE_FIELD)
 READ_PAYMENT_PROCESSORS = RoleRule(frozenset({Role.ADMIN}), UNREADABLE_FIELD)
+READ_NOTIFICATION_DELIVERIES = RoleRule(frozenset({Role.ADMIN}), UNREADABLE_FIELD)
 
 _MANAGING = {Operation.RECORD_PAYMENT, Operation.FORGIVE, Operation.VOID, Operation.REFUND}
 

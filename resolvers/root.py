@@ -9,18 +9,20 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from resolvers import accounts, alerts, invoices, practice, queries, reports
+from resolvers import accounts, alerts, invoices, notifications, practice, queries, reports
 from resolvers.payments import pay_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
 from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
 from schema.node import Node
+from schema.notifications import NotificationDeliveryConnection, NotificationPreferencesPayload
 from schema.outcome import guarded
 from schema.permissions import (
     MayConfigurePractice,
     MayManageMembers,
     MayReadAgingReport,
     MayReadBillingReport,
+    MayReadNotificationDeliveries,
     MaySendInvoices,
 )
 from schema.practice import (
@@ -52,6 +54,10 @@ class Query:
         resolver=reports.aging_report, extensions=guarded(MayReadAgingReport)
     )
     alerts: InvoiceAlertConnection = strawberry.field(resolver=alerts.alerts)
+    notification_deliveries: NotificationDeliveryConnection = strawberry.field(
+        resolver=notifications.notification_deliveries,
+        extensions=guarded(MayReadNotificationDeliveries),
+    )
 
 
 @strawberry.type
@@ -107,6 +113,16 @@ class Mutation:
         resolver=pay_invoice.pay_invoice, extensions=guarded()
     )
     mark_alerts_read: int = strawberry.mutation(resolver=alerts.mark_alerts_read)
+    update_notification_preferences: NotificationPreferencesPayload = strawberry.mutation(
+        resolver=notifications.update_notification_preferences, extensions=guarded()
+    )
+    configure_reminders: PracticePayload = strawberry.mutation(
+        resolver=notifications.configure_reminders, extensions=guarded(MayConfigurePractice)
+    )
+    configure_notification_emails: PracticePayload = strawberry.mutation(
+        resolver=notifications.configure_notification_emails,
+        extensions=guarded(MayConfigurePractice),
+    )
 
 
 @strawberry.type

@@ -11,8 +11,10 @@ from models import Invoice as InvoiceRow
 from models import InvoiceEvent as EventRow
 from models import Payment as PaymentRow
 from models import Refund as RefundRow
+from models.base import utcnow
 from models.invoice import Amounts, Operation, amounts_of
 from models.permissions import can
+from models.reminders import is_overdue, local_date
 from schema.context import Info, viewer_of
 from schema.enums import InvoiceAction, InvoiceStatus, PaymentMethodKind
 from schema.errors import UserError
@@ -219,6 +221,15 @@ class InvoiceType(Node):
         rows = await info.context.loaders.events.load(self.row.id)
         return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
 
+    @strawberry.field(description="UNPAID and past its due date (in the practice's time zone)")
+    async def overdue(self, info: Info) -> bool:
+        if self.row.status is not InvoiceStatus.UNPAID or self.row.due_date is None:
+            return False
+        practice = await info.context.loaders.practices.load(self.row.practice_id)
+        assert practice is not None  # a visible invoice's practice is the viewer's
+        today = local_date(utcnow(), practice.time_zone)
+        return is_overdue(self.row.status, self.row.due_date, today)
+
     @strawberry.field(description="The viewer may pay it by card now (a processor is configured)")
     async def can_pay(self, info: Info) -> bool:
         if not await self._can(info, Operation.PAY):
@@ -278,6 +289,9 @@ class InvoiceFilter:
     provider_id: strawberry.ID | None = None
     sent_from: datetime | None = None
     sent_to: datetime | None = None
+    overdue: bool | None = strawberry.field(
+        default=None, description="Only overdue invoices (true) or only the others (false)"
+    )
 
     def to_query(self) -> InvoiceQuery:
         # An id that is malformed or of another type matches nothing, as an unknown one would.
@@ -293,6 +307,7 @@ class InvoiceFilter:
             provider_id=pk(self.provider_id, "User"),
             sent_from=as_utc(self.sent_from),
             sent_to=as_utc(self.sent_to),
+            overdue=self.overdue,
         )
 
 

@@ -47,3 +47,7 @@ class MayReadAgingReport(RolePermission):
 
 class MayReadPaymentProcessors(RolePermission):
     rule = permissions.READ_PAYMENT_PROCESSORS
+
+
+class MayReadNotificationDeliveries(RolePermission):
+    rule = permissions.READ_NOTIFICATION_DELIVERIES

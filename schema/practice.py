@@ -14,6 +14,7 @@ from schema.errors import UserError
 from schema.node import Node, encode_id
 from schema.outcome import guarded
 from schema.permissions import MayReadPaymentProcessors
+from schema.notifications import NotificationEmails, Reminders, practice_settings
 from schema.users import UserType
 
 
@@ -105,6 +106,21 @@ class PracticeType(Node):
         return ClientBillingService(
             practice_id=self.row.id, enabled=self.row.client_billing_enabled
         )
+
+    @strawberry.field(description="When unpaid invoices are reminded (any role)")
+    async def reminders(self, info: Info) -> Reminders:
+        viewer_of(info)
+        settings = await practice_settings(info, self.row.id)
+        return Reminders(
+            days_before_due=list(settings.days_before_due),
+            days_after_due=list(settings.days_after_due),
+        )
+
+    @strawberry.field(description="What the practice's notification emails may show (any role)")
+    async def notification_emails(self, info: Info) -> NotificationEmails:
+        viewer_of(info)
+        settings = await practice_settings(info, self.row.id)
+        return NotificationEmails(include_amount=settings.include_amount)
 
     @strawberry.field(
         description="ADMIN only: the practice's payment processors. For other roles null, with a"

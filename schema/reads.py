@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from adapters.database import Database
-from models import Invoice, Membership, User
+from models import Invoice, Membership, Practice, User
+from models.base import utcnow
 from models.enums import InvoiceStatus
 from models.errors import not_found
+from models.reminders import local_date, overdue_condition
 from models.scope import Viewer, visible_client_ids, visible_invoices
 from schema.errors import PublicError, bad_input
 from schema.node import MAX_PK, decode_id
@@ -33,6 +35,9 @@ class InvoiceQuery:
     provider_id: int | None = None
     sent_from: datetime | None = None
     sent_to: datetime | None = None
+    overdue: bool | None = None
+    # The practice's date today, needed by `overdue` (filled in by `_dated`).
+    today: date | None = None
 
 
 # Longest search worth running: an email address is at most 254 characters.
@@ -76,7 +81,20 @@ def _invoice_conditions(viewer: Viewer, query: InvoiceQuery) -> list[ColumnEleme
         conditions.append(Invoice.sent_at >= query.sent_from)
     if query.sent_to is not None:
         conditions.append(Invoice.sent_at <= query.sent_to)
+    if query.overdue is not None and query.today is not None:
+        overdue = overdue_condition(query.today)
+        conditions.append(overdue if query.overdue else ~overdue)
     return conditions
+
+
+async def _dated(session: AsyncSession, viewer: Viewer, query: InvoiceQuery) -> InvoiceQuery:
+    """The query with the practice's date today when its `overdue` filter needs it."""
+    if query.overdue is None or query.today is not None:
+        return query
+    time_zone = (
+        await session.execute(select(Practice.time_zone).where(Practice.id == viewer.practice_id))
+    ).scalar_one()
+    return replace(query, today=local_date(utcnow(), time_zone))
 
 
 def _after_invoice(after: str | None) -> list[ColumnElement[bool]]:
@@ -101,14 +119,14 @@ async def list_invoices(
 ) -> Page[Invoice]:
     """Newest first; ties on `sent_at` broken by id so the order is stable."""
     limit = page_size(first, ctx.settings.max_page_size)
-    conditions = _invoice_conditions(viewer, query)
-    page = (
-        select(Invoice)
-        .where(*conditions, *_after_invoice(after))
-        .order_by(*NEWEST_FIRST)
-        .limit(limit + 1)
-    )
     async with ctx.db.reader() as session:
+        conditions = _invoice_conditions(viewer, await _dated(session, viewer, query))
+        page = (
+            select(Invoice)
+            .where(*conditions, *_after_invoice(after))
+            .order_by(*NEWEST_FIRST)
+            .limit(limit + 1)
+        )
         total = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
         rows = list((await session.execute(page)).scalars())
     items = [(_invoice_cursor(r), r) for r in rows[:limit]]
@@ -125,21 +143,24 @@ async def invoice_pages_by_client(
 ) -> list[Page[Invoice]]:
     """The same page of invoices for each of several clients, in two statements whatever the
     number of clients: a window function numbers each client's invoices newest first."""
-    conditions = [*_invoice_conditions(viewer, query), Invoice.client_id.in_(client_ids)]
-    rank = func.row_number().over(partition_by=Invoice.client_id, order_by=NEWEST_FIRST)
-    ranked = (
-        select(Invoice.id.label("id"), rank.label("rank"))
-        .where(*conditions, *_after_invoice(after))
-        .subquery()
-    )
-    page = (
-        select(Invoice)
-        .join(ranked, ranked.c.id == Invoice.id)
-        .where(ranked.c.rank <= limit + 1)
-        .order_by(*NEWEST_FIRST)
-    )
-    totals = select(Invoice.client_id, func.count()).where(*conditions).group_by(Invoice.client_id)
     async with db.reader() as session:
+        query = await _dated(session, viewer, query)
+        conditions = [*_invoice_conditions(viewer, query), Invoice.client_id.in_(client_ids)]
+        rank = func.row_number().over(partition_by=Invoice.client_id, order_by=NEWEST_FIRST)
+        ranked = (
+            select(Invoice.id.label("id"), rank.label("rank"))
+            .where(*conditions, *_after_invoice(after))
+            .subquery()
+        )
+        page = (
+            select(Invoice)
+            .join(ranked, ranked.c.id == Invoice.id)
+            .where(ranked.c.rank <= limit + 1)
+            .order_by(*NEWEST_FIRST)
+        )
+        totals = (
+            select(Invoice.client_id, func.count()).where(*conditions).group_by(Invoice.client_id)
+        )
         counts = {client: int(n) for client, n in (await session.execute(totals)).all()}
         rows = list((await session.execute(page)).scalars())
     by_client: dict[int, list[Invoice]] = defaultdict(list)

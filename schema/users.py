@@ -11,6 +11,7 @@ from schema.context import Info, viewer_of
 from schema.enums import Role
 from schema.errors import UserError
 from schema.node import Node
+from schema.notifications import NotificationPreferences, preferences_of
 
 if TYPE_CHECKING:
     from schema.practice import PracticeType
@@ -43,6 +44,10 @@ class ViewerType:
     @strawberry.field
     def user(self) -> UserType:
         return UserType(row=self.user_row)
+
+    @strawberry.field(description="How you hear of alerts outside the app")
+    async def notification_preferences(self, info: Info) -> NotificationPreferences:
+        return await preferences_of(info, self.user_row.id)
 
     @strawberry.field
     async def practice(

@@ -19,6 +19,7 @@ from tests.asgi import Running, running
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import World, make_world
 from tests.live_server import live_server, own_database, redis_server  # noqa: F401 - fixtures
+from tests.notifications import mail_server, own_api  # noqa: F401 - fixtures
 from tests.stripe_server import LocalStripe, localstripe, stripe_server  # noqa: F401 - fixtures
 
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"

@@ -9,7 +9,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import insert
@@ -107,8 +107,10 @@ class World:
         forgive: bool = False,
         void: bool = False,
         description: str = "Session",
+        due_date: date | None = None,
     ) -> int:
-        """An invoice sent `days_ago`, then paid, refunded, forgiven or voided as asked."""
+        """An invoice sent `days_ago` (due on `due_date`), then paid, refunded, forgiven or
+        voided as asked."""
         client = client or self.c1
         provider = provider or self.provider
         sent = utcnow() - timedelta(days=days_ago)
@@ -121,7 +123,7 @@ class World:
                 client_id=client.id,
                 description=description,
                 amount=amount,
-                due_date=None,
+                due_date=due_date,
                 today=sent.date(),
                 now=sent,
             )

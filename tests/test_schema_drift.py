@@ -66,6 +66,7 @@ ENUMS = {
         "INVOICE_REFUNDED",
         "INVOICE_FORGIVEN",
         "INVOICE_VOIDED",
+        "INVOICE_REMINDER",
     },
     "ErrorCode": {
         "VALIDATION",
@@ -88,10 +89,25 @@ INVOICE_AMOUNTS += ("amountDue", "refundableAmount")
 OBJECTS: dict[str, dict[str, str | None]] = {
     "Money": {"amount": "BigInt!", "currency": "String!", "formatted": "String!"},
     "UserError": {"code": "ErrorCode!", "field": "String", "message": "String!"},
-    "Viewer": {"user": "User!", "practice": "Practice!", "role": "Role!", "roles": "[Role!]!"},
-    "Practice": dict.fromkeys(
-        ["id", "name", "currency", "timeZone", "salesTax", "clientBilling", "paymentProcessors"]
-    ),
+    "Viewer": {
+        "user": "User!",
+        "practice": "Practice!",
+        "role": "Role!",
+        "roles": "[Role!]!",
+        "notificationPreferences": "NotificationPreferences!",
+    },
+    "Practice": {
+        **dict.fromkeys(
+            ["id", "name", "currency", "timeZone", "salesTax", "clientBilling", "paymentProcessors"]
+        ),
+        "reminders": "Reminders!",
+    },
+    "NotificationPreferences": {"emailEnabled": "Boolean!"},
+    "NotificationPreferencesPayload": {
+        "preferences": "NotificationPreferences",
+        "errors": "[UserError!]!",
+    },
+    "Reminders": {"daysBeforeDue": "[Int!]!", "daysAfterDue": "[Int!]!"},
     "ClientBillingService": {"enabled": "Boolean!", "providers": "[User!]!"},
     "PaymentProcessor": dict.fromkeys(["id", "type", "description", "createdAt", "webhookPath"]),
     "SalesTax": {"mode": "SalesTaxMode!", "rateBasisPoints": "Int!", "label": "String"},
@@ -112,6 +128,7 @@ OBJECTS: dict[str, dict[str, str | None]] = {
         **dict.fromkeys(
             ["canPay", "canRecordPayment", "canForgive", "canVoid", "canRefund"], "Boolean!"
         ),
+        "overdue": "Boolean!",
     },
     "InvoiceEvent": {
         "id": None,
@@ -160,6 +177,8 @@ OBJECTS: dict[str, dict[str, str | None]] = {
         "refundInvoice": "InvoicePayload!",
         "payInvoice": "InvoicePayload!",
         "markAlertsRead": "Int!",
+        "updateNotificationPreferences": "NotificationPreferencesPayload!",
+        "configureReminders": "PracticePayload!",
     },
     "Subscription": {"invoiceAlerts": "InvoiceAlert!"},
 }
@@ -176,6 +195,8 @@ ARGUMENTS = {
     ("Mutation", "removePaymentProcessor"): {"id": "ID!"},
     ("Mutation", "setSalesTax"): {"input": "SetSalesTaxInput!"},
     ("Mutation", "configureClientBilling"): {"input": "ConfigureClientBillingInput!"},
+    ("Mutation", "updateNotificationPreferences"): {"input": "UpdateNotificationPreferencesInput!"},
+    ("Mutation", "configureReminders"): {"input": "ConfigureRemindersInput!"},
 }
 
 INPUTS: dict[str, dict[str, str | None]] = {
@@ -185,7 +206,10 @@ INPUTS: dict[str, dict[str, str | None]] = {
         "providerId": "ID",
         "sentFrom": "DateTime",
         "sentTo": "DateTime",
+        "overdue": "Boolean",
     },
+    "UpdateNotificationPreferencesInput": {"emailEnabled": "Boolean!"},
+    "ConfigureRemindersInput": {"daysBeforeDue": "[Int!]!", "daysAfterDue": "[Int!]!"},
     "ConfigurePaymentProcessorInput": {
         "type": None,
         "description": None,
