@@ -18,8 +18,8 @@ from models import Base, Invoice, Membership, PaymentProcessorConfig
 Snapshot = dict[str, Any]
 
 # Columns that background work may change while a test runs (the alert relay marks what it
-# published): not part of what a request changed.
-_VOLATILE = {"alerts": {"published_at"}}
+# published, the notification dispatcher what it planned): not part of what a request changed.
+_VOLATILE = {"alerts": {"published_at", "planned_at"}}
 
 
 def _scope(table: Table, practice_ids: list[int]) -> Any:

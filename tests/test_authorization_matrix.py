@@ -79,6 +79,18 @@ SET_SALES_TAX = """mutation($input: SetSalesTaxInput!) { setSalesTax(input: $inp
 CONFIGURE_CLIENT_BILLING = """mutation($input: ConfigureClientBillingInput!) {
   configureClientBilling(input: $input) {
     practice { id clientBilling { enabled providers { id } } } errors { code field message } } }"""
+CONFIGURE_REMINDERS = """mutation($input: ConfigureRemindersInput!) {
+  configureReminders(input: $input) {
+    practice { id reminders { daysBeforeDue daysAfterDue } } errors { code field message } } }"""
+CONFIGURE_EMAILS = """mutation($input: ConfigureNotificationEmailsInput!) {
+  configureNotificationEmails(input: $input) {
+    practice { id notificationEmails { includeAmount } } errors { code field message } } }"""
+UPDATE_PREFERENCES = """mutation($input: UpdateNotificationPreferencesInput!) {
+  updateNotificationPreferences(input: $input) {
+    preferences { emailEnabled paymentReceivedEmails } errors { code field message } } }"""
+PREFERENCES = "{ viewer { notificationPreferences { emailEnabled paymentReceivedEmails } } }"
+DELIVERIES = """{ notificationDeliveries(first: 10) { totalCount
+  edges { node { recipient kind status } } } }"""
 LOGIN = """mutation($email: String!, $password: String!, $role: Role) {
   login(email: $email, password: $password, role: $role) {
     token viewer { role user { id } } errors { code field message } } }"""
@@ -652,3 +664,97 @@ async def test_accept_invite_with_an_unknown_token(api: Api, scene: Scene, actor
         }
     }
     assert await scene.state() == before
+
+
+# --- notifications -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_notification_deliveries_are_admin_only(api: Api, scene: Scene, actor: str) -> None:
+    """ADMIN reads its own practice's deliveries (none: no email channel in these tests);
+    other roles get a top-level FORBIDDEN."""
+    body = await api.post(DELIVERIES, token=await scene.token(actor))
+    if actor == "anonymous":
+        _unauthenticated(body)
+        return
+    if actor != "admin":
+        assert body["data"] is None
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+        return
+    assert body == {"data": {"notificationDeliveries": {"totalCount": 0, "edges": []}}}
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_configure_reminders(api: Api, scene: Scene, actor: str) -> None:
+    variables = {"input": {"daysBeforeDue": [3], "daysAfterDue": [1, 7, 30]}}
+    if actor != "admin":
+        await _refused(api, scene, actor, CONFIGURE_REMINDERS, variables, "FORBIDDEN")
+        return
+    other_before = await snapshot(scene.own.world.db, scene.other.world.practice_id)
+    payload = await _payload(api, scene, CONFIGURE_REMINDERS, variables)
+    assert payload == {
+        "practice": {
+            "id": gid("Practice", scene.own.world.practice_id),
+            "reminders": {"daysBeforeDue": [3], "daysAfterDue": [1, 7, 30]},
+        },
+        "errors": [],
+    }
+    await _only_own_settings_row_added(scene, other_before)
+
+
+async def _only_own_settings_row_added(scene: Scene, other_before: dict[str, Any]) -> None:
+    """The other practice is untouched; the one new row is the own practice's settings."""
+    other_after = await snapshot(scene.own.world.db, scene.other.world.practice_id)
+    key = "practice_notification_settings:count"
+    assert other_after.pop(key) == other_before.pop(key) + 1
+    assert other_after == other_before
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_configure_notification_emails(api: Api, scene: Scene, actor: str) -> None:
+    variables = {"input": {"includeAmount": True}}
+    if actor != "admin":
+        await _refused(api, scene, actor, CONFIGURE_EMAILS, variables, "FORBIDDEN")
+        return
+    other_before = await snapshot(scene.own.world.db, scene.other.world.practice_id)
+    payload = await _payload(api, scene, CONFIGURE_EMAILS, variables)
+    assert payload == {
+        "practice": {
+            "id": gid("Practice", scene.own.world.practice_id),
+            "notificationEmails": {"includeAmount": True},
+        },
+        "errors": [],
+    }
+    await _only_own_settings_row_added(scene, other_before)
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+async def test_update_notification_preferences_is_the_viewers_own(
+    api: Api, scene: Scene, actor: str
+) -> None:
+    """Every role sets its own preferences, and only its own."""
+    token = await scene.token(actor)
+    variables = {"input": {"emailEnabled": False, "paymentReceivedEmails": True}}
+    if actor == "anonymous":
+        before = await scene.state()
+        _unauthenticated(await api.post(UPDATE_PREFERENCES, variables))
+        assert await scene.state() == before
+        return
+    body = await api.post(UPDATE_PREFERENCES, variables, token)
+    assert body == {
+        "data": {
+            "updateNotificationPreferences": {
+                "preferences": {"emailEnabled": False, "paymentReceivedEmails": True},
+                "errors": [],
+            }
+        }
+    }
+    assert await api.data(PREFERENCES, token=token) == {
+        "viewer": {
+            "notificationPreferences": {"emailEnabled": False, "paymentReceivedEmails": True}
+        }
+    }
+    for bystander in ("admin", "provider", "c1"):
+        if bystander != actor:
+            seen = await api.data(PREFERENCES, token=await scene.token(bystander))
+            assert seen["viewer"]["notificationPreferences"]["emailEnabled"] is True

@@ -198,3 +198,24 @@ async def test_overdue_is_unpaid_past_the_due_date_and_filters_in_sql(
     assert {e["node"]["overdue"] for e in others["invoices"]["edges"]} == {False}
     everything = await api.data(OVERDUE, {"overdue": None}, admin)
     assert everything["invoices"]["totalCount"] == 4
+
+
+async def test_values_of_the_wrong_kind_are_typed_errors(api: Api, world: World) -> None:
+    admin = await world.token(world.admin, Role.ADMIN)
+    cases: list[tuple[str, dict[str, Any]]] = [
+        (
+            "query($s: DeliveryStatus) { notificationDeliveries(status: $s) { totalCount } }",
+            {"s": "SOMETIMES"},
+        ),
+        (CONFIGURE, {"input": {"daysBeforeDue": ["three"], "daysAfterDue": []}}),
+        (CONFIGURE, {"input": {"daysBeforeDue": [2**40], "daysAfterDue": []}}),
+        (CONFIGURE, {"input": {"daysBeforeDue": None, "daysAfterDue": []}}),
+    ]
+    for query, variables in cases:
+        body = await api.post(query, variables, admin)
+        assert body["data"] is None, body
+        assert body["errors"]
+        codes = {e.get("extensions", {}).get("code") for e in body["errors"]}
+        assert "INTERNAL_SERVER_ERROR" not in codes, body
+    shown = await api.data(REMINDERS, token=admin)
+    assert shown["practice"]["reminders"] == {"daysBeforeDue": [], "daysAfterDue": []}
