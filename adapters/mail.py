@@ -12,7 +12,8 @@ import asyncio
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.policy import SMTP
+from email.utils import formatdate, parseaddr
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -21,6 +22,9 @@ import aiosmtplib
 
 # How long one conversation with the mail server may take.
 SMTP_TIMEOUT_SECONDS = 30.0
+# SMTP's own line limit: a long List-Unsubscribe URL must stay one `<…>` token, not be folded
+# into RFC 2047 encoded words that mail clients would not recognise as a link.
+_POLICY = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +56,7 @@ class NotificationChannel(Protocol):
 
 def email_message(notification: Notification, mail_from: str) -> EmailMessage:
     """The MIME message: text and HTML alternatives, with RFC 8058 one-click unsubscribe."""
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = mail_from
     message["To"] = notification.to
     message["Subject"] = notification.subject
@@ -97,8 +101,11 @@ class SmtpChannel:
 
     async def deliver(self, notification: Notification) -> None:
         try:
+            # Bytes, not the message object: aiosmtplib would re-fold the headers itself.
             await aiosmtplib.send(
-                email_message(notification, self.mail_from),
+                email_message(notification, self.mail_from).as_bytes(),
+                sender=parseaddr(self.mail_from)[1],
+                recipients=[notification.to],
                 hostname=self.host,
                 port=self.port,
                 username=self.username,

@@ -41,6 +41,7 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.answer: str | None = None
         self._lock = threading.Lock()
 
@@ -59,6 +60,7 @@ class Mailbox:
         assert isinstance(message, EmailMessage)
         with self._lock:
             self.messages.append(message)
+            self.raw.append(content)
         return "250 Message accepted for delivery"
 
     def received(self) -> list[EmailMessage]:

@@ -62,6 +62,10 @@ async def test_a_sent_invoice_reaches_the_client_once_with_the_minimum_necessary
         f"<{APP_URL}/notifications/unsubscribe?token={world.c1.id}."
     )
     assert seen["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # As sent: one <URL>, never folded into encoded words a mail client would not follow.
+    (raw,) = mail_server.mailbox.raw
+    link = f"List-Unsubscribe: <{APP_URL}/notifications/unsubscribe?token={world.c1.id}."
+    assert link.encode() in raw
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     for body in (text, html):
