@@ -125,6 +125,13 @@ class Dispatcher:
     async def plan(self) -> int:
         """Write the deliveries of one batch of unplanned alerts; how many alerts it held."""
         now = self.clock.now()
+        unplanned = select(Alert.id).where(
+            Alert.planned_at.is_(None), Alert.commit_seq.is_not(None)
+        )
+        async with self.db.reader() as session:
+            # Usually nothing: look before taking a writer (on SQLite, the database's write lock).
+            if (await session.execute(unplanned.limit(1))).first() is None:
+                return 0
         async with self.db.writer() as session, session.begin():
             rows = (
                 await session.execute(

@@ -37,6 +37,8 @@ class Leadership:
         if self._connection is not None:
             try:
                 await self._connection.execute(text("SELECT 1"))
+                # Never leave the held connection idle in a transaction.
+                await self._connection.commit()
                 return True
             except Exception:
                 log.warning("lost the notification runner's lock connection")
