@@ -4,6 +4,7 @@ can answer 4xx/5xx or go away and come back, a clock the tests move, and helpers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -171,11 +172,18 @@ def headers(message: EmailMessage) -> dict[str, Any]:
     return {key: str(value) for key, value in message.items()}
 
 
-@pytest.fixture
-async def own_api(own_database: Services) -> AsyncIterator[Api]:
-    """The app (no email channel) on the test's own database, spoken to over ASGI."""
-    application = create_app(own_database.settings)
+@contextlib.asynccontextmanager
+async def own_api_of(services: Services) -> AsyncIterator[Api]:
+    """The app (no email channel) on `services`' database, spoken to over ASGI."""
+    application = create_app(services.settings)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
             yield Api(http)
+
+
+@pytest.fixture
+async def own_api(own_database: Services) -> AsyncIterator[Api]:
+    """The app (no email channel) on the test's own database."""
+    async with own_api_of(own_database) as api:
+        yield api

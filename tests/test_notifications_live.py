@@ -6,13 +6,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
+from models.base import utcnow
 from models.enums import DeliveryStatus, Role
 from resolvers.context import Services
+from schema.node import encode_id
 from settings import Settings
 from tests.factories import World, make_world
-from tests.live_server import SEND, LiveServer, running_server
-from tests.notifications import APP_URL, MAIL_FROM, MailServer, deliveries, eventually, settled
+from tests.live_server import SEND, LiveServer, running_server, subscribed
+from tests.notifications import (
+    APP_URL,
+    MAIL_FROM,
+    MailServer,
+    deliveries,
+    eventually,
+    own_api_of,
+    settled,
+)
+
+CONFIGURE_REMINDERS = """mutation($input: ConfigureRemindersInput!) {
+  configureReminders(input: $input) { errors { code message } } }"""
+INBOX = "{ alerts(first: 10) { edges { node { id kind } } } }"
 
 DESCRIPTION = "Medication review"
 
@@ -35,8 +51,6 @@ def _servers(settings: Settings, mail: MailServer, count: int) -> Iterator[list[
 
 
 async def _send(server: LiveServer, world: World, client_id: int, n: int) -> str:
-    from schema.node import encode_id
-
     token = await world.token(world.provider, Role.PROVIDER)
     invoice = await server.change(
         SEND,
@@ -92,3 +106,28 @@ async def test_mail_server_away_with_server_processes_coming_and_going(
     assert {r.status for r in done} == {DeliveryStatus.SENT}, logs
     assert sorted(m["Message-ID"] for m in received) == sorted(r.message_id for r in done)
     assert len(received) == 4
+
+
+async def test_a_reminder_reaches_the_clients_subscription(own_database: Services) -> None:
+    """A server that starts catches up on reminders at once; the reminder is an alert like
+    any other, so the client's invoiceAlerts subscription receives it."""
+    world = await make_world(own_database)
+    today = utcnow().astimezone(ZoneInfo("America/New_York")).date()
+    # Sent two days ago, due tomorrow: today is its "1 day before" reminder.
+    invoice_id = await world.invoice(world.c1, days_ago=2, due_date=today + timedelta(days=1))
+    async with own_api_of(own_database) as api:
+        admin = await world.token(world.admin, Role.ADMIN)
+        configured = await api.data(
+            CONFIGURE_REMINDERS, {"input": {"daysBeforeDue": [1], "daysAfterDue": []}}, admin
+        )
+        assert configured["configureReminders"]["errors"] == []
+    client = await world.token(world.c1, Role.CLIENT)
+    with running_server(own_database.settings) as server:
+        inbox = await server.data(INBOX, token=client)
+        kinds = [e["node"]["kind"] for e in inbox["alerts"]["edges"]]
+        first = inbox["alerts"]["edges"][-1]["node"]
+        assert first["kind"] == "INVOICE_SENT"
+        async with subscribed(server, client, after=first["id"]) as socket_:
+            alert = await socket_.next_alert(within=30)
+    assert alert["kind"] == "INVOICE_REMINDER", kinds
+    assert alert["invoice"]["id"] == str(encode_id("Invoice", invoice_id))
