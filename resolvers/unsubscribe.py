@@ -12,8 +12,8 @@ from starlette.responses import HTMLResponse
 
 from adapters.dispatcher import UNSUBSCRIBE_PATH, unsubscribed_user
 from adapters.mail_templates import render_page
-from schema.services import Services
 from resolvers.notifications import save_preferences
+from schema.services import Services
 
 __all__ = ["UNSUBSCRIBE_PATH", "handle_unsubscribe"]
 

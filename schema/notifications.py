@@ -93,8 +93,10 @@ class ConfigureNotificationEmailsInput:
     include_amount: bool
 
 
-@strawberry.type(description="One alert emailed (or to be emailed) to one person")
-class NotificationDelivery:
+@strawberry.type(
+    name="NotificationDelivery", description="One alert emailed (or to be emailed) to one person"
+)
+class NotificationDeliveryType:
     row: strawberry.Private[DeliveryRow]
 
     @strawberry.field
@@ -141,7 +143,7 @@ class NotificationDelivery:
 @strawberry.type
 class NotificationDeliveryEdge:
     cursor: str
-    node: NotificationDelivery
+    node: NotificationDeliveryType
 
 
 @strawberry.type(description="Deliveries, newest first")
@@ -154,7 +156,7 @@ class NotificationDeliveryConnection:
     def of(cls, page: Page[DeliveryRow]) -> NotificationDeliveryConnection:
         return cls(
             edges=[
-                NotificationDeliveryEdge(cursor=c, node=NotificationDelivery(row=r))
+                NotificationDeliveryEdge(cursor=c, node=NotificationDeliveryType(row=r))
                 for c, r in page.items
             ],
             page_info=PageInfo.of(page),

@@ -12,9 +12,9 @@ from schema.context import Info, viewer_of
 from schema.enums import ProcessorType, SalesTaxMode
 from schema.errors import UserError
 from schema.node import Node, encode_id
+from schema.notifications import NotificationEmails, Reminders, practice_settings
 from schema.outcome import guarded
 from schema.permissions import MayReadPaymentProcessors
-from schema.notifications import NotificationEmails, Reminders, practice_settings
 from schema.users import UserType
 
 

@@ -28,6 +28,7 @@ from models import NotificationDelivery, Practice
 from models.enums import DeliveryStatus
 from schema.services import Services
 from tests.api import Api
+from tests.asgi import running
 from tests.live_server import free_port
 
 MAIL_FROM = "Demo Billing <billing@carebill.test>"
@@ -175,9 +176,8 @@ def headers(message: EmailMessage) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def own_api_of(services: Services) -> AsyncIterator[Api]:
     """The app (no email channel) on `services`' database, spoken to over ASGI."""
-    application = create_app(services.settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
+    async with running(create_app(services.settings)) as application:
+        transport = httpx.ASGITransport(app=application.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://carebill.test") as http:
             yield Api(http)
 

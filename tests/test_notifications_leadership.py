@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from adapters.database import Database
 from adapters.leadership import Leadership
-from resolvers.context import Services
+from schema.services import Services
 
 
 async def test_one_runner_at_a_time_and_a_successor_when_it_goes(own_database: Services) -> None:

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from models.base import utcnow
 from models.enums import DeliveryStatus, Role
-from resolvers.context import Services
 from schema.node import encode_id
+from schema.services import Services
 from settings import Settings
 from tests.factories import World, make_world
 from tests.live_server import SEND, LiveServer, running_server, subscribed

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from adapters.dispatcher import unsubscribe_token
 from models.enums import Role
-from resolvers.context import Services
+from schema.services import Services
 from tests.api import Api
 from tests.factories import World, make_world
 from tests.notifications import MailServer, ManualClock, deliveries, dispatcher

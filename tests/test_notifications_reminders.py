@@ -14,8 +14,8 @@ from adapters.scheduler import ReminderScheduler
 from models import InvoiceReminder
 from models.base import utcnow
 from models.enums import Role
-from resolvers.context import Services
 from schema.node import encode_id
+from schema.services import Services
 from tests.api import Api
 from tests.factories import World, make_world
 from tests.live_server import RECORD
