@@ -95,6 +95,7 @@ class RefundInfo:
     reference: str
     amount: int
     succeeded: bool  # settled or on its way (not failed or canceled)
+    metadata: Mapping[str, str] = field(default_factory=dict)  # what we sent with it
 
 
 @dataclass(frozen=True, slots=True)

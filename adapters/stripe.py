@@ -240,6 +240,7 @@ def _refund_info(refund: Mapping[str, Any]) -> RefundInfo:
         reference=str(refund["id"]),
         amount=int(refund["amount"]),
         succeeded=refund.get("status") not in ("failed", "canceled"),
+        metadata={str(k): str(v) for k, v in (refund.get("metadata") or {}).items()},
     )
 
 

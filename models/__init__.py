@@ -12,6 +12,7 @@ from models.notification import (
 from models.practice import ClientBillingProvider, PaymentProcessorConfig, Practice
 from models.processing import PaymentAttempt, WebhookEvent
 from models.reminders import InvoiceReminder
+from models.refunding import RefundAttempt
 from models.user import AuthSession, Membership, ProviderClient, User
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "PracticeNotificationSettings",
     "ProviderClient",
     "Refund",
+    "RefundAttempt",
     "User",
     "WebhookEvent",
 ]

@@ -254,31 +254,41 @@ class Invoice(Base):
         self.closed_at = now
         self._record(InvoiceAction.VOIDED, AlertKind.INVOICE_VOIDED, actor_id, None, reason, now)
 
-    def refund_plan(self, amount: int | None) -> list[tuple[Payment, int]]:
+    def refund_plan(
+        self, amount: int | None, reserved: Mapping[int, int] | None = None
+    ) -> list[tuple[Payment, int]]:
         """How a refund of `amount` (None = all refundable) splits over the payments, newest
-        payment first; raises when the refund is not allowed now. Card portions must be
-        refunded at the processor before `refund` records them."""
+        payment first; raises when the refund is not allowed now. `reserved` is what refunds
+        still open at the processor hold back, by payment id (models/refunding.py): it is not
+        refundable again. Card portions must be refunded at the processor before `refund`
+        records them."""
         before = self._require(Operation.REFUND)
+        held = reserved or {}
+        refundable = before.refundable - sum(held.values())
         if amount is None:
-            amount = before.refundable
+            amount = refundable
+            if amount <= 0:
+                raise invalid_state("what is left to refund is being refunded already")
         _check_amount(amount, "amount")
-        if amount > before.refundable:
-            raise validation(
-                f"amount {amount} is more than the {before.refundable} refundable", "amount"
-            )
-        already = {p.id: 0 for p in self.payments}
-        for r in self.refunds:
-            if r.payment_id in already:
-                already[r.payment_id] += r.amount
+        if amount > refundable:
+            raise validation(f"amount {amount} is more than the {refundable} refundable", "amount")
+        already = self._refunded_by_payment()
         plan: list[tuple[Payment, int]] = []
         left = amount
         for payment in sorted(self.payments, key=lambda p: p.id, reverse=True):
-            part = min(left, payment.amount - already[payment.id])
+            part = min(left, payment.amount - already[payment.id] - held.get(payment.id, 0))
             if part > 0:
                 plan.append((payment, part))
                 left -= part
         assert left == 0, "refundable amount disagrees with the payment rows"
         return plan
+
+    def _refunded_by_payment(self) -> dict[int, int]:
+        already = {p.id: 0 for p in self.payments}
+        for r in self.refunds:
+            if r.payment_id in already:
+                already[r.payment_id] += r.amount
+        return already
 
     def refund(
         self,
@@ -287,16 +297,24 @@ class Invoice(Base):
         reason: str,
         actor_id: int | None,
         processor_references: Mapping[int, str] | None = None,
+        plan: Sequence[tuple[Payment, int]] | None = None,
         now: datetime | None = None,
     ) -> list[Refund]:
         """Refund `amount` (None = everything still refundable): one refund row per payment
-        portion (see `refund_plan`), one history event. `processor_references` maps a card
-        payment's id to the processor's refund id."""
+        portion (see `refund_plan`, or the `plan` reserved when the refund was claimed), one
+        history event. `processor_references` maps a card payment's id to the processor's
+        refund id."""
         now = now or utcnow()
         if not reason.strip():
             raise validation("a reason is required to refund", "reason")
         references = processor_references or {}
-        plan = self.refund_plan(amount)
+        if plan is None:
+            plan = self.refund_plan(amount)
+        else:
+            self._require(Operation.REFUND)
+            already = self._refunded_by_payment()
+            if any(part > payment.amount - already[payment.id] for payment, part in plan):
+                raise validation("the refund is more than is refundable on its payment", "amount")
         refunds = [
             Refund(
                 invoice_id=self.id,

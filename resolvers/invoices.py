@@ -24,14 +24,12 @@ from models.invoice import Operation
 from models.permissions import check_may_invoice, check_may_perform
 from models.scope import Viewer
 from models.sending import send_invoice as send
-from resolvers.payments.card_refunds import refund_card_portions
 from schema.context import Info, viewer_of
 from schema.invoices import (
     InvoiceActionInput,
     InvoicePayload,
     InvoiceType,
     RecordPaymentInput,
-    RefundInvoiceInput,
     SendInvoiceInput,
     as_utc,
 )
@@ -174,32 +172,3 @@ async def void_invoice(info: Info, input: InvoiceActionInput) -> InvoicePayload:
         invoice.void(actor_id=actor.user_id, reason=reason)
 
     return await change_invoice(info, input.invoice_id, Operation.VOID, apply)
-
-
-async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayload:
-    """Refund recorded payments of a PAID invoice, partly or wholly. Card portions go back
-    through the processor first (our rules cap the amount before it hears of it); the refund
-    is recorded only when the processor accepted them."""
-    viewer = viewer_of(info)
-    reason = _reason(input.reason)
-    if reason is None:
-        raise validation("a reason is required to refund", "reason")
-    claim = claim_of(
-        viewer.user_id,
-        "refundInvoice",
-        input.idempotency_key,
-        {"invoiceId": input.invoice_id, "amount": input.amount, "reason": reason},
-    )
-
-    async def apply(session: AsyncSession, invoice: Invoice, actor: Viewer) -> None:
-        # The processor is called with the invoice locked (see refund_card_portions).
-        plan = invoice.refund_plan(input.amount)
-        references = await refund_card_portions(info.context.services, session, invoice, plan)
-        invoice.refund(
-            amount=input.amount,
-            reason=reason,
-            actor_id=actor.user_id,
-            processor_references=references,
-        )
-
-    return await change_invoice(info, input.invoice_id, Operation.REFUND, apply, claim)

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers import accounts, alerts, invoices, notifications, practice, queries, reports
-from resolvers.payments import pay_invoice
+from resolvers.payments import pay_invoice, refund_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.clients import Client, ClientConnection
 from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
@@ -107,7 +107,7 @@ class Mutation:
         resolver=invoices.void_invoice, extensions=guarded()
     )
     refund_invoice: InvoicePayload = strawberry.mutation(
-        resolver=invoices.refund_invoice, extensions=guarded()
+        resolver=refund_invoice.refund_invoice, extensions=guarded()
     )
     pay_invoice: InvoicePayload = strawberry.mutation(
         resolver=pay_invoice.pay_invoice, extensions=guarded()

@@ -11,7 +11,7 @@ reconciled here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,6 +34,7 @@ from models.base import utcnow
 from models.enums import PaymentMethodKind, ProcessorType
 from models.errors import DomainError, ErrorCode
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
+from models.refunding import RefundAttempt, reserved_by, settle_refund
 from resolvers.payments.card_refunds import return_charge
 from resolvers.payments.processors import processor_of
 from schema.node import decode_id
@@ -144,7 +145,12 @@ async def _handle(
                 invoice, attempt, reference
             ):
                 _settle_success(invoice, attempt, status)  # the refund event came first
-            _record_refunds(invoice, reference, refunds)
+            attempts = (
+                await session.scalars(
+                    select(RefundAttempt).where(RefundAttempt.invoice_id == invoice.id)
+                )
+            ).all()
+            _record_refunds(invoice, reference, refunds, attempts)
     if to_return is not None:
         await return_charge(processor, to_return, attempt.invoice_id)
     return "handled"
@@ -171,18 +177,32 @@ def _duplicate_charge(invoice: Invoice, attempt: PaymentAttempt, reference: str)
     )
 
 
-def _record_refunds(invoice: Invoice, reference: str, refunds: tuple[RefundInfo, ...]) -> None:
-    """Refunds made at the processor that CareBill has not recorded (made in its dashboard,
-    or ours whose answer was lost), within our own cap: never more refunded than paid."""
+def _record_refunds(
+    invoice: Invoice,
+    reference: str,
+    refunds: tuple[RefundInfo, ...],
+    attempts: Sequence[RefundAttempt],
+) -> None:
+    """Refunds made at the processor that CareBill has not recorded: one of our refund
+    attempts (its answer was lost, or has not come back yet) settles that attempt; one made in
+    the processor's dashboard is recorded within our own cap — never more refunded than paid,
+    never what an open attempt reserves."""
     payment = next((p for p in invoice.payments if p.processor_reference == reference), None)
     if payment is None or payment.method is not PaymentMethodKind.CARD:
         return
     known = {r.processor_reference for r in invoice.refunds}
+    ours = {str(a.id): a for a in attempts}
     for refund in refunds:
         if not refund.succeeded or refund.reference in known:
             continue
+        attempt = ours.get(refund.metadata.get("carebill_refund_attempt", ""))
+        if attempt is None:
+            attempt = next((a for a in attempts if a.processor_reference == refund.reference), None)
+        if attempt is not None:
+            settle_refund(invoice, attempt, reference=refund.reference, now=utcnow())
+            continue
         try:
-            plan = invoice.refund_plan(refund.amount)
+            plan = invoice.refund_plan(refund.amount, reserved_by(attempts))
             if [p.id for p, _ in plan] != [payment.id]:
                 raise DomainError(
                     ErrorCode.VALIDATION, "it exceeds what is refundable on the card payment"

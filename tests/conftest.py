@@ -20,6 +20,7 @@ from tests.databases import create_pg_database, drop_pg_database, migrate, sqlit
 from tests.factories import World, make_world
 from tests.live_server import live_server, own_database, redis_server  # noqa: F401 - fixtures
 from tests.notifications import mail_server, own_api  # noqa: F401 - fixtures
+from tests.stripe_proxy import faulty_stripe  # noqa: F401 - fixtures
 from tests.stripe_server import LocalStripe, localstripe, stripe_server  # noqa: F401 - fixtures
 
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdef"

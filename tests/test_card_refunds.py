@@ -43,7 +43,12 @@ async def paid_by_card(
 
 
 async def refund(
-    api: Api, world: World, invoice_id: int, amount: int | None, role: str = "PROVIDER"
+    api: Api,
+    world: World,
+    invoice_id: int,
+    amount: int | None,
+    role: str = "PROVIDER",
+    key: str | None = None,
 ) -> dict[str, Any]:
     person = world.provider if role == "PROVIDER" else world.admin
     variables = {
@@ -51,6 +56,7 @@ async def refund(
             "invoiceId": encode_id("Invoice", invoice_id),
             "amount": amount,
             "reason": "goodwill",
+            "idempotencyKey": key,
         }
     }
     data = await api.data(REFUND, variables, await world.token(person, role))
@@ -153,13 +159,13 @@ async def test_a_refund_the_processor_could_not_take_records_nothing(
     invoice_id, intent = await paid_by_card(api, world, localstripe, 10_000)
     localstripe.stop()
     try:
-        payload = await refund(api, world, invoice_id, 1_000)
+        payload = await refund(api, world, invoice_id, 1_000, key="refund-1")
     finally:
         localstripe.resume()
     assert [e["code"] for e in payload["errors"]] == ["PROCESSOR_UNAVAILABLE"]
     assert await recorded_references(world, invoice_id) == []
-    # Once it is back, the same refund goes through, once
-    payload = await refund(api, world, invoice_id, 1_000)
+    # Once it is back, the same request (same key) goes through, once
+    payload = await refund(api, world, invoice_id, 1_000, key="refund-1")
     assert payload["errors"] == []
     assert refunds_at_stripe(localstripe, intent) == [1_000]
     assert payload["invoice"]["amountRefunded"] == {"amount": 1_000}
