@@ -14,7 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -151,8 +151,16 @@ async def _handle(
                 )
             ).all()
             _record_refunds(invoice, reference, refunds, attempts)
-    if to_return is not None:
-        await return_charge(processor, to_return, attempt.invoice_id)
+    if to_return is not None and not await return_charge(processor, to_return, attempt.invoice_id):
+        # The charge is not back on the card yet: forget the event, so that the processor's
+        # next delivery tries the return again (5xx), instead of "handled" with a log line.
+        async with services.db.writer() as session, session.begin():
+            await session.execute(
+                delete(HandledEvent).where(
+                    HandledEvent.processor_id == config.id, HandledEvent.event_id == event.id
+                )
+            )
+        raise ProcessorUnavailable("the charge could not be returned to the card yet")
     return "handled"
 
 

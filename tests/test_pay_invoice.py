@@ -204,6 +204,11 @@ async def test_another_card_abandons_the_one_waiting_for_authentication(
     assert payload["invoice"]["status"] == "PAID"
     statuses = sorted(i["status"] for i in localstripe.payment_intents())
     assert statuses == ["canceled", "succeeded"]
+    # One successful payInvoice: one history event, one alert (defect 9)
+    history = [e["action"] for e in (await read_invoice(api, world, invoice_id))["history"]]
+    assert history == ["SENT", "PAID"]
+    assert await alerts_of(world, invoice_id, AlertKind.PAYMENT_FAILED) == 0
+    assert await alerts_of(world, invoice_id, AlertKind.INVOICE_PAID) == 1
 
 
 async def test_ten_concurrent_payments_charge_once(

@@ -194,6 +194,35 @@ async def test_no_database_lock_is_held_while_the_processor_answers(
     await assert_books_match(localstripe, world, invoice_id)
 
 
+async def test_a_return_to_the_card_that_fails_is_sent_again_until_it_is_done(
+    api: Api,
+    world: World,
+    settings: Settings,
+    localstripe: LocalStripe,
+    faulty_stripe: FaultyStripe,
+) -> None:
+    # Defect 4: a card payment lands on an invoice settled in cash meanwhile; the return to
+    # the card fails at Stripe. The webhook must not answer 200 "handled" with a log line.
+    webhook_path = await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=10_000)
+    card = localstripe.create_payment_method()
+    faulty_stripe.drop("/v1/payment_intents")
+    async with app_with(settings, stripe_api_base=faulty_stripe.url) as through_proxy:
+        payload = await pay_by_card(through_proxy, world, invoice_id, card)
+        assert codes(payload) == ["PROCESSOR_UNAVAILABLE"]
+        assert (await record_cash(api, world, invoice_id, 10_000))["errors"] == []
+        (intent,) = localstripe.payment_intents()
+        hook = await localstripe.wait_for_event("payment_intent.succeeded", intent["id"])
+        faulty_stripe.fail("/v1/refunds", status=500)
+        first = await deliver(through_proxy, webhook_path, hook.body, hook.signature)
+        assert first.status_code == 503  # not done: Stripe sends it again
+        assert refunds_at_stripe(localstripe, intent["id"]) == []
+        again = await deliver(through_proxy, webhook_path, hook.body, hook.signature)
+        assert again.status_code == 200
+    assert refunds_at_stripe(localstripe, intent["id"]) == [10_000]
+    await assert_books_match(localstripe, world, invoice_id)
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -219,9 +248,11 @@ mutation($input: InvoiceActionInput!) {
 """
 
 
-async def record_cash(api: Api, world: World, invoice_id: int) -> dict[str, Any]:
+async def record_cash(
+    api: Api, world: World, invoice_id: int, amount: int = 1_000
+) -> dict[str, Any]:
     variables = {
-        "input": {"invoiceId": encode_id("Invoice", invoice_id), "amount": 1_000, "method": "CASH"}
+        "input": {"invoiceId": encode_id("Invoice", invoice_id), "amount": amount, "method": "CASH"}
     }
     data = await api.data(RECORD, variables, await world.token(world.admin, "ADMIN"))
     payload: dict[str, Any] = data["recordPayment"]

@@ -17,8 +17,11 @@ log = logging.getLogger("carebill.payments")
 
 async def return_charge(
     processor: PaymentProcessor, charge: ChargeSucceeded, invoice_id: int
-) -> None:
-    """Give back a charge the invoice could not take (it was settled otherwise meanwhile)."""
+) -> bool:
+    """Give back a charge the invoice could not take (it was settled otherwise meanwhile).
+    False when the processor did not take the return: the caller must make sure it is tried
+    again (the webhook answers 5xx, so the processor sends the event again). The key is the
+    charge's own, so every try — from the request or from any delivery — is one return."""
     try:
         await processor.refund(
             charge.reference,
@@ -28,11 +31,11 @@ async def return_charge(
         )
     except (ProcessorUnavailable, ProcessorRefused):
         log.error(
-            "card payment %s could not be returned for invoice %s: refund it at the processor",
+            "card payment %s could not be returned yet for invoice %s: tried again with the "
+            "processor's next delivery of its event",
             charge.reference,
             invoice_id,
         )
-    else:
-        log.warning(
-            "card payment %s returned: invoice %s was settled", charge.reference, invoice_id
-        )
+        return False
+    log.warning("card payment %s returned: invoice %s was settled", charge.reference, invoice_id)
+    return True

@@ -195,6 +195,14 @@ async def _ask(processor: PaymentProcessor, work: _Work) -> ChargeResult:
     return result
 
 
+def _superseded(work: _Work) -> bool:
+    """The open attempt waited for 3-D Secure and the customer brings another card."""
+    return (
+        work.resolving is AttemptStatus.REQUIRES_ACTION
+        and work.request.payment_method != work.wanted_method
+    )
+
+
 async def _settle(
     info: Info,
     viewer: Viewer,
@@ -232,6 +240,11 @@ async def _settle(
                     else:
                         remember(session, claim, invoice.id)
                         payload = done
+                case ChargeDeclined(reason=reason, reference=reference) if _superseded(work):
+                    # We cancelled it ourselves for the card this request brings: not a
+                    # failure of the payment, and this request's own outcome is the one
+                    # event and alert (one successful payInvoice, one event).
+                    attempt.decline("replaced by another card", reference)
                 case ChargeDeclined(reason=reason, reference=reference):
                     settle_decline(
                         invoice,
