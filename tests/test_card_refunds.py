@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from models import Refund
+from models import Payment, Refund
 from schema.node import encode_id
 from tests.api import Api
 from tests.factories import World
@@ -179,3 +179,35 @@ async def test_a_client_cannot_refund(api: Api, world: World, localstripe: Local
     data = await api.data(REFUND, variables, await world.token(world.c1, "CLIENT"))
     assert [e["code"] for e in data["refundInvoice"]["errors"]] == ["FORBIDDEN"]
     assert refunds_at_stripe(localstripe, intent) == []
+
+
+REMOVE_PROCESSOR = """
+mutation($id: ID!) { removePaymentProcessor(id: $id) { errors { code message } } }
+"""
+
+
+async def test_after_the_processor_is_removed_the_cash_part_is_still_refundable(
+    api: Api, world: World, localstripe: LocalStripe
+) -> None:
+    # Defect 6: refunds took the card payment first and answered NOT_CONFIGURED.
+    invoice_id, intent = await paid_by_card(api, world, localstripe, 10_000, cash=4_000)
+    async with world.db.reader() as session:
+        processor_id = await session.scalar(
+            select(Payment.processor_id).where(
+                Payment.invoice_id == invoice_id, Payment.processor_id.is_not(None)
+            )
+        )
+    assert processor_id is not None
+    data = await api.data(
+        REMOVE_PROCESSOR,
+        {"id": encode_id("PaymentProcessor", processor_id)},
+        await world.token(world.admin, "ADMIN"),
+    )
+    assert data["removePaymentProcessor"]["errors"] == []
+    payload = await refund(api, world, invoice_id, 3_000)
+    assert payload["errors"] == []
+    assert payload["invoice"]["amountRefunded"] == {"amount": 3_000}
+    payload = await refund(api, world, invoice_id, 2_000)
+    assert [e["code"] for e in payload["errors"]] == ["NOT_CONFIGURED"]
+    assert refunds_at_stripe(localstripe, intent) == []
+    assert await recorded_references(world, invoice_id) == [None]

@@ -32,7 +32,7 @@ from adapters.payment_processor import (
     ProcessorUnavailable,
     RefundResult,
 )
-from models import Invoice, PaymentProcessorConfig, RefundAttempt
+from models import Invoice, Payment, PaymentProcessorConfig, RefundAttempt
 from models.base import utcnow
 from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode, validation
@@ -220,6 +220,8 @@ async def _new_attempt(
     reserving its amount."""
     reserved = reserved_by(await _attempts(session, invoice.id))
     plan = invoice.refund_plan(input.amount, reserved)
+    if any(_unreachable(payment) for payment, _ in plan):
+        plan = _without_unreachable_cards(invoice, input.amount, reserved)
     cards = [
         (payment, part)
         for payment, part in plan
@@ -252,6 +254,30 @@ async def _new_attempt(
     session.add(attempt)
     await session.flush()
     return attempt
+
+
+def _unreachable(payment: Payment) -> bool:
+    """A card payment whose processor configuration was removed: it cannot go back to the card."""
+    return payment.method is PaymentMethodKind.CARD and payment.processor_id is None
+
+
+def _without_unreachable_cards(
+    invoice: Invoice, amount: int | None, reserved: dict[int, int]
+) -> list[tuple[Payment, int]]:
+    """The refund taken from the other payments (cash, check…) when a card part cannot be
+    given back; NOT_CONFIGURED when they do not cover it."""
+    held = dict(reserved)
+    for payment in invoice.payments:
+        if _unreachable(payment):
+            held[payment.id] = payment.amount
+    try:
+        return invoice.refund_plan(amount, held)
+    except DomainError:
+        raise DomainError(
+            ErrorCode.NOT_CONFIGURED,
+            "the card payment cannot be refunded: the processor that took it is no longer "
+            "configured; refund it at the processor, or refund at most what was paid otherwise",
+        ) from None
 
 
 async def _ask(work: _Work) -> RefundResult:
