@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, EnumText, IdColumn, UTCDateTime, utcnow
@@ -41,10 +50,23 @@ class ClientBillingProvider(Base):
 
 
 class PaymentProcessorConfig(Base):
-    """One processor per type per practice. Credentials are an encrypted JSON blob."""
+    """One processor per type per practice. Credentials are an encrypted JSON blob.
+
+    Removing a processor only marks it removed: payments and refunds taken through it must
+    still be looked up, cancelled, refunded and reconciled with its credentials, and its
+    webhook path keeps answering. One live (not removed) processor per type per practice."""
 
     __tablename__ = "payment_processors"
-    __table_args__ = (UniqueConstraint("practice_id", "type"),)
+    __table_args__ = (
+        Index(
+            "uq_payment_processors_live_type",
+            "practice_id",
+            "type",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
@@ -55,3 +77,4 @@ class PaymentProcessorConfig(Base):
     encrypted_credentials: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -54,6 +54,7 @@ async def configure_payment_processor(
                 select(PaymentProcessorConfig).where(
                     PaymentProcessorConfig.practice_id == viewer.practice_id,
                     PaymentProcessorConfig.type == input.type,
+                    PaymentProcessorConfig.removed_at.is_(None),
                 )
             )
         ).scalar_one_or_none()
@@ -76,12 +77,15 @@ async def remove_payment_processor(info: Info, id: strawberry.ID) -> PaymentProc
                 select(PaymentProcessorConfig).where(
                     PaymentProcessorConfig.id == (pk if pk is not None else -1),
                     PaymentProcessorConfig.practice_id == viewer.practice_id,
+                    PaymentProcessorConfig.removed_at.is_(None),
                 )
             )
         ).scalar_one_or_none()
         if row is None:
             raise not_found("payment processor", "id")
-        await session.delete(row)
+        # Kept, marked removed: what was paid through it can still be looked up, cancelled,
+        # refunded and reconciled, and its webhook path keeps answering.
+        row.removed_at = utcnow()
     return PaymentProcessorPayload(payment_processor=PaymentProcessorType(row=row))
 
 

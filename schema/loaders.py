@@ -206,6 +206,7 @@ class ProcessorsByPracticeIdLoader(_Loader[int, list[PaymentProcessorConfig]]):
             .where(
                 PaymentProcessorConfig.practice_id.in_(ids),
                 PaymentProcessorConfig.practice_id == self.viewer.practice_id,
+                PaymentProcessorConfig.removed_at.is_(None),
             )
             .order_by(PaymentProcessorConfig.id)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import Payment, Refund
 from schema.node import encode_id
@@ -186,11 +186,7 @@ mutation($id: ID!) { removePaymentProcessor(id: $id) { errors { code message } }
 """
 
 
-async def test_after_the_processor_is_removed_the_cash_part_is_still_refundable(
-    api: Api, world: World, localstripe: LocalStripe
-) -> None:
-    # Defect 6: refunds took the card payment first and answered NOT_CONFIGURED.
-    invoice_id, intent = await paid_by_card(api, world, localstripe, 10_000, cash=4_000)
+async def card_processor_of(world: World, invoice_id: int) -> int:
     async with world.db.reader() as session:
         processor_id = await session.scalar(
             select(Payment.processor_id).where(
@@ -198,12 +194,38 @@ async def test_after_the_processor_is_removed_the_cash_part_is_still_refundable(
             )
         )
     assert processor_id is not None
+    return processor_id
+
+
+async def test_after_the_processor_is_removed_the_card_part_still_goes_back_to_the_card(
+    api: Api, world: World, localstripe: LocalStripe
+) -> None:
+    # Defect 6: refunds answered NOT_CONFIGURED while canRefund said true. The removed
+    # configuration is kept, credentials and all, for what was paid through it.
+    invoice_id, intent = await paid_by_card(api, world, localstripe, 10_000, cash=4_000)
+    processor_id = await card_processor_of(world, invoice_id)
     data = await api.data(
         REMOVE_PROCESSOR,
         {"id": encode_id("PaymentProcessor", processor_id)},
         await world.token(world.admin, "ADMIN"),
     )
     assert data["removePaymentProcessor"]["errors"] == []
+    payload = await refund(api, world, invoice_id, 3_000)
+    assert payload["errors"] == []
+    assert payload["invoice"]["amountRefunded"] == {"amount": 3_000}
+    assert refunds_at_stripe(localstripe, intent) == [3_000]
+
+
+async def test_a_card_part_that_cannot_go_back_leaves_the_cash_part_refundable(
+    api: Api, world: World, localstripe: LocalStripe
+) -> None:
+    # Defect 6: the card payment's processor is gone altogether (removed before CareBill kept
+    # removed processors): refunds took the card first and refused even the cash part.
+    invoice_id, intent = await paid_by_card(api, world, localstripe, 10_000, cash=4_000)
+    async with world.db.writer() as session, session.begin():
+        await session.execute(
+            update(Payment).where(Payment.invoice_id == invoice_id).values(processor_id=None)
+        )
     payload = await refund(api, world, invoice_id, 3_000)
     assert payload["errors"] == []
     assert payload["invoice"]["amountRefunded"] == {"amount": 3_000}

@@ -240,7 +240,9 @@ async def test_remove_a_processor(api: Api, world: World) -> None:
     assert removed == {
         "removePaymentProcessor": {"paymentProcessor": {"id": processor}, "errors": []}
     }
-    assert await stored(world) == []
+    # Kept, marked removed, for the payments taken through it (refunds, look-ups, webhooks)
+    (kept,) = await stored(world)
+    assert kept.removed_at is not None
     assert await api.data(PROCESSORS, token=token) == {"practice": {"paymentProcessors": []}}
     before = await snapshot(world.db, world.practice_id)
     again = await api.data(REMOVE, {"id": processor}, token)

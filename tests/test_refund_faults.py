@@ -223,6 +223,31 @@ async def test_a_return_to_the_card_that_fails_is_sent_again_until_it_is_done(
     await assert_books_match(localstripe, world, invoice_id)
 
 
+async def test_a_payment_left_open_at_a_removed_processor_is_cancelled_there(
+    api: Api, world: World, localstripe: LocalStripe
+) -> None:
+    # Defect 2: a payment waits for 3-D Secure; the processor is removed and configured again;
+    # the client pays with another card. The first one was only marked declined locally, left
+    # open at Stripe, and could still succeed: two charges, one recorded.
+    old_path = await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=4_200)
+    three_d_secure = localstripe.create_payment_method("4000002500003155")
+    first = await pay_by_card(api, world, invoice_id, three_d_secure)
+    assert first["requiresAction"] is True
+    await remove_processor(api, world, old_path)
+    new_path = await enable_cards(api, world)
+    assert new_path != old_path
+    payload = await pay_by_card(api, world, invoice_id, localstripe.create_payment_method())
+    assert payload["errors"] == []
+    assert payload["invoice"]["status"] == "PAID"
+    statuses = sorted(i["status"] for i in localstripe.payment_intents())
+    assert statuses == ["canceled", "succeeded"]
+    # The old configuration's webhook path still answers (its events are still verified)
+    body = event_body("evt_old_path", "payment_intent.canceled", {"id": "pi_x"})
+    assert (await deliver(api, old_path, body, sign(body))).status_code == 200
+    await assert_books_match(localstripe, world, invoice_id)
+
+
 # --- helpers ------------------------------------------------------------------------------------
 
 
@@ -264,3 +289,15 @@ async def void_invoice(api: Api, world: World, invoice_id: int) -> dict[str, Any
     data = await api.data(VOID, variables, await world.token(world.admin, "ADMIN"))
     payload: dict[str, Any] = data["voidInvoice"]
     return payload
+
+
+REMOVE_PROCESSOR = """
+mutation($id: ID!) { removePaymentProcessor(id: $id) { errors { code message } } }
+"""
+
+
+async def remove_processor(api: Api, world: World, webhook_path: str) -> None:
+    processor_id = webhook_path.rsplit("/", 1)[1]
+    token = await world.token(world.admin, "ADMIN")
+    data = await api.data(REMOVE_PROCESSOR, {"id": processor_id}, token)
+    assert data["removePaymentProcessor"]["errors"] == []

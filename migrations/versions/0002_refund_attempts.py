@@ -1,4 +1,5 @@
-"""refund attempts: every refund at the processor is committed before the call
+"""refund attempts: every refund at the processor is committed before the call; removed
+payment processors are kept (marked removed) for the payments taken through them
 
 Revision ID: 0002_refund_attempts
 Revises: 0001
@@ -17,6 +18,16 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("payment_processors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.drop_constraint("uq_payment_processors_practice_id_type", type_="unique")
+        batch_op.create_index(
+            "uq_payment_processors_live_type",
+            ["practice_id", "type"],
+            unique=True,
+            sqlite_where=sa.text("removed_at IS NULL"),
+            postgresql_where=sa.text("removed_at IS NULL"),
+        )
     op.create_table(
         "refund_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -74,3 +85,11 @@ def downgrade() -> None:
     with op.batch_alter_table("refund_attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refund_attempts_invoice_id"))
     op.drop_table("refund_attempts")
+    # Removed processors go: the old schema holds one row per type per practice.
+    op.execute("DELETE FROM payment_processors WHERE removed_at IS NOT NULL")
+    with op.batch_alter_table("payment_processors", schema=None) as batch_op:
+        batch_op.drop_index("uq_payment_processors_live_type")
+        batch_op.create_unique_constraint(
+            "uq_payment_processors_practice_id_type", ["practice_id", "type"]
+        )
+        batch_op.drop_column("removed_at")

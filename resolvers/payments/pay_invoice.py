@@ -36,7 +36,7 @@ from adapters.payment_processor import (
     ProcessorRefused,
     ProcessorUnavailable,
 )
-from models import PaymentAttempt
+from models import PaymentAttempt, PaymentProcessorConfig
 from models.base import utcnow
 from models.errors import DomainError, ErrorCode, invalid_state, validation
 from models.idempotency import Claim, claim_of, remember, replayed
@@ -144,9 +144,19 @@ async def _claim(
                     "a payment of this invoice is in progress; read the invoice in a moment",
                 )
             if attempt is not None and attempt.processor_id != config.id:
-                # Its processor was removed or replaced: nothing can resolve it any more.
-                attempt.abandon("the payment processor was changed")
-                attempt = None
+                # Its processor was removed or replaced: the payment may still be open there
+                # (3-D Secure, a lost answer). It is looked up — and cancelled if it waits for
+                # the customer — with the kept credentials of the processor that made it.
+                made_by = (
+                    await session.get(PaymentProcessorConfig, attempt.processor_id)
+                    if attempt.processor_id is not None
+                    else None
+                )
+                if made_by is None:  # removed before processors were kept: nothing to ask
+                    attempt.abandon("the payment processor was changed")
+                    attempt = None
+                else:
+                    processor = processor_of(services, made_by)
             resolving = attempt.status if attempt is not None else None
             if attempt is None:
                 attempt = await new_attempt(session, invoice, config, method, viewer)

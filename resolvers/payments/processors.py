@@ -31,7 +31,10 @@ async def card_processor(session: AsyncSession, practice_id: int) -> PaymentProc
     return (
         await session.execute(
             select(PaymentProcessorConfig)
-            .where(PaymentProcessorConfig.practice_id == practice_id)
+            .where(
+                PaymentProcessorConfig.practice_id == practice_id,
+                PaymentProcessorConfig.removed_at.is_(None),
+            )
             .order_by(PaymentProcessorConfig.id)
             .limit(1)
         )
