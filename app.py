@@ -29,6 +29,7 @@ from strawberry.types.unset import UnsetType
 from adapters.notifier import build_notifier
 from adapters.relay import Relay
 from resolvers import exports
+from resolvers.payments.reconciliation import Reconciler
 from resolvers.root import build_schema
 from resolvers.sessions import authenticate
 from resolvers.unsubscribe import UNSUBSCRIBE_PATH, handle_unsubscribe
@@ -264,9 +265,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Reminders and notification email (docs/notifications.md), in one process at a time.
         notifier = build_notifier(settings, services.db, services.vault)
         notifier.start()
+        # Unresolved money moves are looked up at the processor now and then (one process
+        # at a time, see resolvers/payments/reconciliation.py).
+        reconciler = Reconciler(services, settings.reconcile_interval_seconds)
+        reconciler.start()
         try:
             yield {"services": services}
         finally:
+            await reconciler.stop()
             await notifier.stop()
             await relay.stop()
             await broker.close()

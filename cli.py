@@ -1,4 +1,4 @@
-"""The `carebill` command: migrate, seed-demo, serve, create-practice."""
+"""The `carebill` command: migrate, seed-demo, serve, create-practice, reconcile."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from settings import Settings, SettingsError
 
@@ -83,6 +84,30 @@ def _create_practice(settings: Settings, args: argparse.Namespace) -> None:
     print(f"practice {practice_id} created; {args.admin_email.strip().lower()} is its ADMIN")
 
 
+def _reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.database import Database
+    from resolvers.payments.reconciliation import reconcile
+    from schema.services import Services
+
+    since = datetime.fromisoformat(args.since) if args.since else None
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+
+    async def run() -> list[str]:
+        db = Database(settings.database_url)
+        services = Services.build(settings, db)
+        try:
+            report = await reconcile(services, practice_id=args.practice, since=since)
+        finally:
+            await services.processors.aclose()
+            await db.dispose()
+        return report.lines() if report.lines() else ["nothing to reconcile"]
+
+    for line in asyncio.run(run()):
+        print(line)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="carebill", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -100,6 +125,11 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-name", required=True)
     create.add_argument("--password", help="the admin's password (prompted when omitted)")
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL) to stdout")
+    reconcile = commands.add_parser(
+        "reconcile", help="look up unresolved payments and refunds at the processor"
+    )
+    reconcile.add_argument("--practice", type=int, help="only this practice (its number)")
+    reconcile.add_argument("--since", help="only attempts created since (ISO date or time)")
     return root
 
 
@@ -118,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from resolvers.root import main as export_schema
 
             export_schema()
+        elif args.command == "reconcile":
+            return _reconcile(settings, args)
         else:
             _create_practice(settings, args)
     except SettingsError as exc:

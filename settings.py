@@ -48,6 +48,8 @@ class Settings:
     mail_dir: str | None = None
     # The longest wait between two attempts at a message while the mail server is away.
     mail_retry_max_seconds: float = 300.0
+    # How often the server looks up unresolved payments and refunds at the processor (0 = never).
+    reconcile_interval_seconds: float = 300.0
 
     @property
     def production(self) -> bool:
@@ -94,4 +96,5 @@ class Settings:
             app_url=(env.get("CAREBILL_APP_URL") or cls.app_url).rstrip("/"),
             mail_dir=env.get("CAREBILL_MAIL_DIR") or None,
             mail_retry_max_seconds=_int(env, "CAREBILL_MAIL_RETRY_MAX_SECONDS", 300),
+            reconcile_interval_seconds=_int(env, "CAREBILL_RECONCILE_INTERVAL_SECONDS", 300),
         )

@@ -48,6 +48,8 @@ def settings(database_url: str, stripe_server: LocalStripe) -> Settings:  # noqa
         database_url=database_url,
         secret_key=TEST_SECRET_KEY,
         stripe_api_base=stripe_server.url,  # card payments go to an in-process localstripe
+        # Tests reconcile when they mean to: a periodic run would settle what they hold open.
+        reconcile_interval_seconds=0,
     )
 
 
@@ -55,7 +57,9 @@ def settings(database_url: str, stripe_server: LocalStripe) -> Settings:  # noqa
 async def services(settings: Settings) -> AsyncIterator[Services]:
     """Services for factories, sharing the database with the app under test."""
     db = Database(settings.database_url)
-    yield Services.build(settings, db)
+    built = Services.build(settings, db)
+    yield built
+    await built.processors.aclose()  # a test may have reconciled through them
     await db.dispose()
 
 
