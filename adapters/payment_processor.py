@@ -87,6 +87,7 @@ class EventKind(enum.Enum):
     PAYMENT_SUCCEEDED = "payment_succeeded"
     PAYMENT_FAILED = "payment_failed"
     REFUNDED = "refunded"
+    REFUND_UPDATED = "refund updated"  # one refund changed (e.g. failed after it was accepted)
     OTHER = "other"
 
 
@@ -110,6 +111,7 @@ class ProcessorEvent:
     failure_reason: str | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     # For REFUNDED: the payment's refunds when the event carries them, else None (ask).
+    # For REFUND_UPDATED: the one refund the event is about.
     refunds: tuple[RefundInfo, ...] | None = None
 
 

@@ -41,6 +41,9 @@ _PAYMENT_EVENTS = {
     "payment_intent.succeeded": EventKind.PAYMENT_SUCCEEDED,
     "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
     "charge.refunded": EventKind.REFUNDED,
+    "charge.refund.updated": EventKind.REFUND_UPDATED,
+    "refund.updated": EventKind.REFUND_UPDATED,
+    "refund.failed": EventKind.REFUND_UPDATED,
 }
 
 
@@ -214,6 +217,15 @@ def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
             payment_reference=_id_of(intent),
             amount=int(obj.get("amount_refunded") or 0),
             refunds=refunds,
+        )
+    if kind is EventKind.REFUND_UPDATED:
+        return ProcessorEvent(
+            id=event_id,
+            type=event_type,
+            kind=kind,
+            payment_reference=_id_of(obj.get("payment_intent")),
+            amount=int(obj.get("amount") or 0),
+            refunds=(_refund_info(obj),),
         )
     result = charge_result(obj)
     metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}

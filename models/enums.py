@@ -63,6 +63,7 @@ class InvoiceAction(enum.StrEnum):
     FORGIVEN = "FORGIVEN"
     VOIDED = "VOIDED"
     PAYMENT_FAILED = "PAYMENT_FAILED"
+    REFUND_FAILED = "REFUND_FAILED"
 
 
 class DeliveryStatus(enum.StrEnum):

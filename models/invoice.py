@@ -45,6 +45,7 @@ class Operation(enum.Enum):
     FORGIVE = "forgive"
     VOID = "void"
     REFUND = "refund"
+    REFUND_FAILED = "take back a failed refund of"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,10 @@ TRANSITIONS: dict[tuple[InvoiceStatus, Operation], Callable[[Amounts], InvoiceSt
     (InvoiceStatus.UNPAID, Operation.FORGIVE): lambda _: InvoiceStatus.FORGIVEN,
     (InvoiceStatus.UNPAID, Operation.VOID): lambda _: InvoiceStatus.VOID,
     (InvoiceStatus.PAID, Operation.REFUND): _after_refund,
+    # A refund the processor accepted and then failed (the bank refused it): the money is
+    # still the practice's, so the refund row goes and the invoice is refundable again.
+    (InvoiceStatus.PAID, Operation.REFUND_FAILED): _after_refund,
+    (InvoiceStatus.REFUNDED, Operation.REFUND_FAILED): _after_refund,
 }
 
 
@@ -170,7 +175,7 @@ class Invoice(Base):
         lazy="raise", order_by="Payment.id", back_populates="invoice"
     )
     refunds: Mapped[list[Refund]] = relationship(
-        lazy="raise", order_by="Refund.id", back_populates="invoice"
+        lazy="raise", order_by="Refund.id", back_populates="invoice", cascade="all, delete-orphan"
     )
     events: WriteOnlyMapped[InvoiceEvent] = relationship(order_by="InvoiceEvent.id")
     alerts: WriteOnlyMapped[Alert] = relationship(order_by="Alert.id")
@@ -334,6 +339,18 @@ class Invoice(Base):
             InvoiceAction.REFUNDED, AlertKind.INVOICE_REFUNDED, actor_id, total, reason.strip(), now
         )
         return refunds
+
+    def refund_failed(self, refund: Refund, *, reason: str, now: datetime | None = None) -> None:
+        """A recorded card refund failed at the processor afterwards: it no longer counts (its
+        row goes), one history event and one alert say so."""
+        now = now or utcnow()
+        self._require(Operation.REFUND_FAILED)
+        self.refunds.remove(refund)
+        self._move(Operation.REFUND_FAILED)
+        # The contract's alert kinds are fixed: a money move that failed is PAYMENT_FAILED.
+        self._record(
+            InvoiceAction.REFUND_FAILED, AlertKind.PAYMENT_FAILED, None, refund.amount, reason, now
+        )
 
     def record_sent(self, *, actor_id: int, now: datetime) -> None:
         self._record(

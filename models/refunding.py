@@ -75,6 +75,7 @@ class RefundAttempt(Base):
     #   PROCESSING --unanswered--> UNKNOWN
     #   any open --succeed--> SUCCEEDED (the refund rows recorded in the same transaction)
     #   any open --fail--> FAILED
+    #   SUCCEEDED --failed_later--> FAILED (the processor reports it failed after all)
 
     @property
     def open(self) -> bool:
@@ -108,6 +109,12 @@ class RefundAttempt(Base):
         self.claimed_until = None
         self.failure_reason = reason[:500]
         return True
+
+    def failed_later(self, reason: str) -> None:
+        """The processor accepted it, then it failed (the refund rows are taken back)."""
+        self.status = RefundStatus.FAILED
+        self.claimed_until = None
+        self.failure_reason = reason[:500]
 
     def portions(self, payments: Iterable[Payment]) -> list[tuple[Payment, int]]:
         by_id = {p.id: p for p in payments}

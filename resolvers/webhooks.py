@@ -151,6 +151,17 @@ async def _handle(
                 )
             ).all()
             _record_refunds(invoice, reference, refunds, attempts)
+        elif event.kind is EventKind.REFUND_UPDATED:
+            attempts = (
+                await session.scalars(
+                    select(RefundAttempt).where(RefundAttempt.invoice_id == invoice.id)
+                )
+            ).all()
+            for info in event.refunds or ():
+                if info.succeeded:
+                    _record_refunds(invoice, reference, (info,), attempts)
+                else:
+                    _refund_failed(invoice, info, attempts)
     if to_return is not None and not await return_charge(processor, to_return, attempt.invoice_id):
         # The charge is not back on the card yet: forget the event, so that the processor's
         # next delivery tries the return again (5xx), instead of "handled" with a log line.
@@ -229,6 +240,30 @@ def _record_refunds(
                 invoice.id,
                 refused.message,
             )
+
+
+def _refund_failed(invoice: Invoice, refund: RefundInfo, attempts: Sequence[RefundAttempt]) -> None:
+    """A refund failed at the processor: an open attempt of ours is released; a recorded
+    refund is taken back (the invoice is refundable again), once."""
+    attempt = next(
+        (
+            a
+            for a in attempts
+            if str(a.id) == refund.metadata.get("carebill_refund_attempt")
+            or (a.processor_reference is not None and a.processor_reference == refund.reference)
+        ),
+        None,
+    )
+    reason = "the refund failed at the processor"
+    if attempt is not None and attempt.open:
+        attempt.fail(reason)
+        return
+    recorded = next((r for r in invoice.refunds if r.processor_reference == refund.reference), None)
+    if recorded is None:
+        return  # never recorded, or taken back already
+    invoice.refund_failed(recorded, reason=reason, now=utcnow())
+    if attempt is not None:
+        attempt.failed_later(reason)
 
 
 async def _attempt_of(

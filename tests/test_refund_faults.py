@@ -22,7 +22,7 @@ from tests.stripe_server import (
     sign,
 )
 from tests.test_card_refunds import refunds_at_stripe
-from tests.test_processor_down import app_with
+from tests.test_processor_down import app_with, invoice_state
 from tests.test_webhooks import charge_of
 
 REFUND = """
@@ -301,3 +301,47 @@ async def remove_processor(api: Api, world: World, webhook_path: str) -> None:
     token = await world.token(world.admin, "ADMIN")
     data = await api.data(REMOVE_PROCESSOR, {"id": processor_id}, token)
     assert data["removePaymentProcessor"]["errors"] == []
+
+
+async def test_a_refund_that_fails_later_is_taken_back_once(
+    api: Api, world: World, localstripe: LocalStripe
+) -> None:
+    # The processor accepted the refund, then the card's bank refused it (refund status
+    # `failed`, charge.refund.updated): the money is still the practice's.
+    webhook_path, invoice_id, intent = await enable_and_pay(api, world, localstripe)
+    payload = await refund(api, world, invoice_id, 10_000, key="whole")
+    assert payload["invoice"]["status"] == "REFUNDED"
+    (made,) = localstripe.get("/v1/refunds", payment_intent=intent)["data"]
+    failed = {**made, "status": "failed", "failure_reason": "expired_or_canceled_card"}
+    for event_id in ("evt_refund_failed", "evt_refund_failed_again"):
+        body = event_body(event_id, "charge.refund.updated", failed)
+        assert (await deliver(api, webhook_path, body, sign(body))).status_code == 200
+    state = await invoice_state(api, world, invoice_id)
+    assert state["status"] == "PAID"
+    assert [e["action"] for e in state["history"]] == ["SENT", "PAID", "REFUNDED", "REFUND_FAILED"]
+    payload = await refund(api, world, invoice_id, 4_000, key="after")
+    assert payload["errors"] == []
+    assert payload["invoice"]["amountRefunded"] == {"amount": 4_000}
+
+
+async def test_a_refund_left_open_that_failed_is_released(
+    api: Api,
+    world: World,
+    settings: Settings,
+    localstripe: LocalStripe,
+    faulty_stripe: FaultyStripe,
+) -> None:
+    webhook_path, invoice_id, intent = await enable_and_pay(api, world, localstripe)
+    faulty_stripe.drop("/v1/refunds")
+    async with app_with(settings, stripe_api_base=faulty_stripe.url) as through_proxy:
+        payload = await refund(through_proxy, world, invoice_id, 10_000, key="open")
+    assert codes(payload) == ["PROCESSOR_UNAVAILABLE"]
+    (made,) = localstripe.get("/v1/refunds", payment_intent=intent)["data"]
+    body = event_body("evt_open_failed", "refund.failed", {**made, "status": "failed"})
+    assert (await deliver(api, webhook_path, body, sign(body))).status_code == 200
+    # The retry with its key answers the failure; nothing is recorded, nothing reserved
+    payload = await refund(api, world, invoice_id, 10_000, key="open")
+    assert codes(payload) == ["PAYMENT_DECLINED"]
+    state = await invoice_state(api, world, invoice_id)
+    assert state["status"] == "PAID"
+    assert [e["action"] for e in state["history"]] == ["SENT", "PAID"]
