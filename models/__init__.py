@@ -11,8 +11,8 @@ from models.notification import (
 )
 from models.practice import ClientBillingProvider, PaymentProcessorConfig, Practice
 from models.processing import PaymentAttempt, WebhookEvent
-from models.reminders import InvoiceReminder
 from models.refunding import RefundAttempt
+from models.reminders import InvoiceReminder
 from models.user import AuthSession, Membership, ProviderClient, User
 
 __all__ = [

@@ -1,8 +1,8 @@
 """refund attempts: every refund at the processor is committed before the call; removed
 payment processors are kept (marked removed) for the payments taken through them
 
-Revision ID: 0002_refund_attempts
-Revises: 0001
+Revision ID: 0003_refund_attempts
+Revises: 0002_notifications
 Create Date: 2026-12-01 23:50:00
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002_refund_attempts"
-down_revision: str | None = "0001"
+revision: str = "0003_refund_attempts"
+down_revision: str | None = "0002_notifications"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
