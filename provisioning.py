@@ -7,8 +7,8 @@ from sqlalchemy import select
 from adapters.database import Database
 from adapters.passwords import hash_password
 from models import Membership, Practice, User
+from models.currency import currency_code
 from models.enums import Role
-from models.money import is_valid_currency
 
 
 async def create_practice(
@@ -25,7 +25,6 @@ async def create_practice(
     password). Raises ValueError on bad input."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    currency = currency.strip().upper()
     name, admin_name = name.strip(), admin_name.strip()
     # The columns' limits: on PostgreSQL a longer value would fail in the INSERT.
     if not name:
@@ -34,8 +33,7 @@ async def create_practice(
         raise ValueError("the practice's name must be at most 200 characters")
     if not 1 <= len(admin_name) <= 200:
         raise ValueError("the admin needs a name of at most 200 characters")
-    if not is_valid_currency(currency):
-        raise ValueError(f"{currency!r} is not an ISO 4217 currency code")
+    currency = currency_code(currency)  # UnknownCurrency is a ValueError, said as such
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -171,8 +171,11 @@ class ProcessorBackend(Protocol):
 
 
 BackendFactory = Callable[[ProcessorOptions], ProcessorBackend]
+# Why a processor cannot charge `amount` (ISO 4217 minor units) of `currency`, or None.
+AmountRule = Callable[[int, str], str | None]
 
 _FACTORIES: dict[ProcessorType, BackendFactory] = {}
+_AMOUNT_RULES: dict[ProcessorType, AmountRule] = {}
 
 
 def register(processor_type: ProcessorType) -> Callable[[BackendFactory], BackendFactory]:
@@ -185,11 +188,33 @@ def register(processor_type: ProcessorType) -> Callable[[BackendFactory], Backen
     return add
 
 
-def backend_factory(processor_type: ProcessorType) -> BackendFactory:
+def register_amount_rule(processor_type: ProcessorType) -> Callable[[AmountRule], AmountRule]:
+    """Function decorator: the processor's own rules on the amounts it can charge."""
+
+    def add(rule: AmountRule) -> AmountRule:
+        _AMOUNT_RULES[processor_type] = rule
+        return rule
+
+    return add
+
+
+def _load(processor_type: ProcessorType) -> None:
     if processor_type not in _FACTORIES:
         # By convention the module is named after the type: ProcessorType.STRIPE -> adapters.stripe
         importlib.import_module(f"adapters.{processor_type.value.lower()}")
+
+
+def backend_factory(processor_type: ProcessorType) -> BackendFactory:
+    _load(processor_type)
     return _FACTORIES[processor_type]
+
+
+def charge_refusal(processor_type: ProcessorType, amount: int, currency: str) -> str | None:
+    """Why `processor_type` cannot charge `amount` minor units of `currency` (its units, its
+    ceiling), or None when it can; asked before a payment is offered or attempted."""
+    _load(processor_type)
+    rule = _AMOUNT_RULES.get(processor_type)
+    return None if rule is None else rule(amount, currency)
 
 
 class PaymentProcessors:

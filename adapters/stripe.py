@@ -31,11 +31,16 @@ from adapters.payment_processor import (
     RefundInfo,
     RefundResult,
     register,
+    register_amount_rule,
 )
+from adapters.stripe_units import UnchargeableAmount, from_stripe, refusal, to_stripe
 from models.enums import ProcessorType
 
 # Stripe's own default: events older than this are refused (a replayed capture).
 SIGNATURE_TOLERANCE_SECONDS = 300
+
+# Amounts cross this module in ISO 4217 minor units; Stripe's own units stay inside it.
+register_amount_rule(ProcessorType.STRIPE)(refusal)
 
 _PAYMENT_EVENTS = {
     "payment_intent.succeeded": EventKind.PAYMENT_SUCCEEDED,
@@ -104,7 +109,7 @@ class StripeProcessor:
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         params: PaymentIntentCreateParams = {
-            "amount": request.amount,
+            "amount": _sent(request.amount, request.currency),
             "currency": request.currency.lower(),
             "payment_method": request.payment_method,
             "confirm": True,
@@ -143,9 +148,13 @@ class StripeProcessor:
     async def refund(
         self, reference: str, amount: int, idempotency_key: str, metadata: Mapping[str, str]
     ) -> RefundResult:
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(reference)
+        except stripe.StripeError as error:
+            raise _translate(error) from None
         params: RefundCreateParams = {
             "payment_intent": reference,
-            "amount": amount,
+            "amount": _sent(amount, intent.currency),
             "metadata": dict(metadata),
         }
         options: stripe.RequestOptions = {"idempotency_key": idempotency_key}
@@ -155,7 +164,7 @@ class StripeProcessor:
             raise _translate(error) from None
         if refund.status in ("failed", "canceled"):
             raise ProcessorRefused(f"the refund was {refund.status} at the processor")
-        return RefundResult(reference=refund.id, amount=refund.amount)
+        return RefundResult(reference=refund.id, amount=from_stripe(refund.amount, refund.currency))
 
     async def refunds(self, reference: str) -> tuple[RefundInfo, ...]:
         try:
@@ -183,7 +192,7 @@ def charge_result(intent: Mapping[str, Any]) -> ChargeResult:
     reference = str(intent["id"])
     status = intent.get("status")
     if status == "succeeded":
-        return ChargeSucceeded(reference=reference, amount=int(intent["amount"]))
+        return ChargeSucceeded(reference=reference, amount=_received(intent, "amount"))
     if status == "requires_action":
         return ChargeRequiresAction(reference=reference, client_secret=str(intent["client_secret"]))
     if status in ("processing", "requires_capture"):
@@ -215,7 +224,7 @@ def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
             type=event_type,
             kind=kind,
             payment_reference=_id_of(intent),
-            amount=int(obj.get("amount_refunded") or 0),
+            amount=_received(obj, "amount_refunded"),
             refunds=refunds,
         )
     if kind is EventKind.REFUND_UPDATED:
@@ -234,10 +243,23 @@ def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
         type=event_type,
         kind=kind,
         payment_reference=str(obj["id"]),
-        amount=int(obj.get("amount") or 0),
+        amount=_received(obj, "amount"),
         failure_reason=result.reason if isinstance(result, ChargeDeclined) else None,
         metadata=metadata,
     )
+
+
+def _sent(amount: int, currency: str) -> int:
+    """Our amount in Stripe's units; one Stripe cannot take is refused before any call."""
+    try:
+        return to_stripe(amount, currency)
+    except UnchargeableAmount as error:
+        raise ProcessorRefused(str(error)) from None
+
+
+def _received(obj: Mapping[str, Any], field: str) -> int:
+    """A Stripe object's amount field in ISO minor units of the object's own currency."""
+    return from_stripe(int(obj.get(field) or 0), str(obj.get("currency") or ""))
 
 
 def _id_of(value: Any) -> str | None:
@@ -250,7 +272,7 @@ def _id_of(value: Any) -> str | None:
 def _refund_info(refund: Mapping[str, Any]) -> RefundInfo:
     return RefundInfo(
         reference=str(refund["id"]),
-        amount=int(refund["amount"]),
+        amount=_received(refund, "amount"),
         succeeded=refund.get("status") not in ("failed", "canceled"),
         metadata={str(k): str(v) for k, v in (refund.get("metadata") or {}).items()},
     )

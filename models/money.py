@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.currency import EXPONENTS, is_currency
+
 MAX_INPUT_AMOUNT = 99_999_999  # Stripe's own ceiling, and the contract's
 
-# Minor-unit exponent per currency; ISO 4217 currencies not listed use 2.
-_EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3}
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "JPY": "¥"}
 
 
@@ -26,7 +26,14 @@ def divide_round_half_up(numerator: int, denominator: int) -> int:
 
 
 def is_valid_currency(code: str) -> bool:
-    return len(code) == 3 and code.isascii() and code.isalpha() and code.isupper()
+    """An active ISO 4217 code with a minor unit (see models/currency.py)."""
+    return is_currency(code)
+
+
+def _exponent(currency: str) -> int:
+    # A row written before codes were checked may hold an unknown code: it is still shown (as
+    # hundredths, what it was shown as then) rather than failing every page that reads it.
+    return EXPONENTS.get(currency, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +43,7 @@ class Money:
 
     def formatted(self) -> str:
         """Human-readable amount, e.g. `$1,234.50` or `-€3.00`."""
-        exponent = _EXPONENTS.get(self.currency, 2)
+        exponent = _exponent(self.currency)
         sign = "-" if self.amount < 0 else ""
         units, minor = divmod(abs(self.amount), 10**exponent)
         number = f"{units:,}" + (f".{minor:0{exponent}d}" if exponent else "")
@@ -45,7 +52,7 @@ class Money:
 
     def decimal(self) -> str:
         """The amount in major units as a plain number, e.g. `1234.50` (for CSV files)."""
-        exponent = _EXPONENTS.get(self.currency, 2)
+        exponent = _exponent(self.currency)
         sign = "-" if self.amount < 0 else ""
         units, minor = divmod(abs(self.amount), 10**exponent)
         return f"{sign}{units}" + (f".{minor:0{exponent}d}" if exponent else "")

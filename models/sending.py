@@ -73,6 +73,14 @@ def build_invoice(
     if due_date is not None and due_date < today:
         raise validation("due date cannot be in the past", "dueDate")
     taxed = apply_sales_tax(amount, practice.sales_tax_mode, practice.sales_tax_rate_bp)
+    if taxed.total > MAX_INPUT_AMOUNT:
+        # EXCLUSIVE tax can lift a valid amount past the processor's per-charge ceiling: such
+        # an invoice could never be paid by card in one charge, so it is not sent.
+        raise validation(
+            f"with {practice.sales_tax_label or 'sales tax'} the total would be {taxed.total} "
+            f"minor units, above the largest one charge can take ({MAX_INPUT_AMOUNT})",
+            "amount",
+        )
     practice.last_invoice_number += 1
     return Invoice(
         practice_id=practice.id,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from adapters.payment_processor import charge_refusal
 from models import Invoice as InvoiceRow
 from models import InvoiceEvent as EventRow
 from models import Payment as PaymentRow
@@ -230,11 +231,18 @@ class InvoiceType(Node):
         today = local_date(utcnow(), practice.time_zone)
         return is_overdue(self.row.status, self.row.due_date, today)
 
-    @strawberry.field(description="The viewer may pay it by card now (a processor is configured)")
+    @strawberry.field(
+        description="The viewer may pay it by card now: a processor is configured and can "
+        "charge what is due (its currency's units, its per-charge ceiling)"
+    )
     async def can_pay(self, info: Info) -> bool:
         if not await self._can(info, Operation.PAY):
             return False
-        return bool(await info.context.loaders.processors.load(self.row.practice_id))
+        configs = await info.context.loaders.processors.load(self.row.practice_id)
+        if not configs:
+            return False
+        due = (await self._amounts(info)).due
+        return charge_refusal(configs[0].type, due, self.row.currency) is None
 
     @strawberry.field
     async def can_record_payment(self, info: Info) -> bool:

@@ -345,7 +345,10 @@ GOOD = {
 REFUSALS = [
     ({"--name": "   "}, "the practice needs a name"),
     ({"--name": "n" * 201}, "the practice's name must be at most 200 characters"),
-    ({"--currency": "dollars"}, "'DOLLARS' is not an ISO 4217 currency code"),
+    ({"--currency": "dollars"}, "'DOLLARS' is not an active ISO 4217 currency code"),
+    # Three letters are not enough: an unknown code, and gold (a code without a minor unit).
+    ({"--currency": "XYZ"}, "'XYZ' is not an active ISO 4217 currency code"),
+    ({"--currency": "xau"}, "'XAU' is not an active ISO 4217 currency code"),
     ({"--time-zone": "../../etc/passwd"}, "'../../etc/passwd' is not an IANA time zone"),
     ({"--admin-email": "nobody"}, "'nobody' is not an email address"),
     ({"--admin-email": "x" * 250 + "@b.example"}, "is not an email address"),

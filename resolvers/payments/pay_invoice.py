@@ -35,6 +35,7 @@ from adapters.payment_processor import (
     PaymentProcessor,
     ProcessorRefused,
     ProcessorUnavailable,
+    charge_refusal,
 )
 from models import PaymentAttempt, PaymentProcessorConfig
 from models.base import utcnow
@@ -137,6 +138,10 @@ async def _claim(
                     ErrorCode.NOT_CONFIGURED, "this practice does not take card payments yet"
                 )
             processor = processor_of(services, config)  # before anything is claimed
+            unchargeable = charge_refusal(config.type, invoice.amounts().due, invoice.currency)
+            if unchargeable is not None:
+                # Refused before an attempt exists: no amount is rounded, nothing is sent.
+                raise invalid_state(f"this invoice cannot be paid by card: {unchargeable}")
             attempt = await open_attempt(session, invoice.id)
             if attempt is not None and attempt.in_flight(now):
                 raise DomainError(
