@@ -1,5 +1,7 @@
 """Idempotency keys: a retried mutation returns its first result and changes nothing. The same
-key from the same user returns the first result; the same key with other input is a CONFLICT.
+key from the same user in the same practice returns the first result; the same key with other
+input is a CONFLICT. Keys belong to a practice: one person working in two practices who sends
+the same key and input in each gets two results, never the other practice's.
 Checked (`replayed`) and written (`remember`) inside the mutation's own transaction, after its
 row lock, so a refused request does not burn its key."""
 
@@ -17,13 +19,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdColumn, UTCDateTime, utcnow
 from models.errors import DomainError, ErrorCode, validation
+from models.scope import Viewer
 
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "operation", "key"),)
+    __table_args__ = (UniqueConstraint("practice_id", "user_id", "operation", "key"),)
 
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     operation: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(255))
@@ -42,6 +46,7 @@ def fingerprint(payload: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Claim:
+    practice_id: int
     user_id: int
     operation: str
     key: str
@@ -49,15 +54,16 @@ class Claim:
 
 
 def claim_of(
-    user_id: int, operation: str, key: str | None, payload: dict[str, Any]
+    viewer: Viewer, operation: str, key: str | None, payload: dict[str, Any]
 ) -> Claim | None:
+    """The viewer's claim on `key` for `operation` in their practice (None without a key)."""
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise validation(
             f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters", "idempotencyKey"
         )
-    return Claim(user_id, operation, key, fingerprint(payload))
+    return Claim(viewer.practice_id, viewer.user_id, operation, key, fingerprint(payload))
 
 
 async def replayed(session: AsyncSession, claim: Claim | None) -> int | None:
@@ -67,6 +73,7 @@ async def replayed(session: AsyncSession, claim: Claim | None) -> int | None:
     row = (
         await session.execute(
             select(IdempotencyKey).where(
+                IdempotencyKey.practice_id == claim.practice_id,
                 IdempotencyKey.user_id == claim.user_id,
                 IdempotencyKey.operation == claim.operation,
                 IdempotencyKey.key == claim.key,
@@ -88,6 +95,7 @@ def remember(session: AsyncSession, claim: Claim | None, invoice_id: int) -> Non
     if claim is not None:
         session.add(
             IdempotencyKey(
+                practice_id=claim.practice_id,
                 user_id=claim.user_id,
                 operation=claim.operation,
                 key=claim.key,

@@ -71,7 +71,7 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
     viewer = viewer_of(info)
     client_id = decode_person_id(input.client_id)
     claim = claim_of(
-        viewer.user_id,
+        viewer,
         "sendInvoice",
         input.idempotency_key,
         {
@@ -123,7 +123,7 @@ async def record_payment(info: Info, input: RecordPaymentInput) -> InvoicePayloa
         raise validation("reference must be at most 200 characters", "reference")
     received_at: datetime | None = as_utc(input.received_at)
     claim = claim_of(
-        viewer.user_id,
+        viewer,
         "recordPayment",
         input.idempotency_key,
         {

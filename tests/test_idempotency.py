@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from models import ClientBillingProvider, Membership, ProviderClient
+from models.enums import Role
 from tests.api import Api
 from tests.factories import World
 from tests.lifecycle import RECORD, REFUND, SEND, client_gid, gid, invoice_count, mutate, snapshot
@@ -125,3 +127,41 @@ async def test_key_length_is_validated(api: Api, world: World) -> None:
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [
         ("VALIDATION", "idempotencyKey")
     ]
+
+
+async def test_keys_belong_to_their_practice(api: Api, world: World, other_world: World) -> None:
+    """The same person sending the same key and input in a second practice sends a second
+    invoice there: the first practice's invoice is neither returned nor shown."""
+    # Given a provider who also provides care, under Client Billing, in another practice, to
+    # the same client
+    async with world.db.writer() as session, session.begin():
+        p, provider, client = other_world.practice_id, world.provider.id, world.c1.id
+        session.add_all(
+            [
+                Membership(user_id=provider, practice_id=p, role=Role.PROVIDER),
+                Membership(user_id=client, practice_id=p, role=Role.CLIENT),
+                ProviderClient(practice_id=p, provider_id=provider, client_id=client),
+                ClientBillingProvider(practice_id=p, user_id=provider),
+            ]
+        )
+    here = await world.token(world.provider, "PROVIDER")
+    there = await other_world.token(world.provider, "PROVIDER")
+    fields = {
+        "clientId": client_gid(world.c1),
+        "description": "Session",
+        "amount": 5_000,
+        "idempotencyKey": "send-everywhere",
+    }
+    # When they send with the same key and input in each practice
+    first = await mutate(api, SEND, here, **fields)
+    second = await mutate(api, SEND, there, **fields)
+    # Then each practice holds its own invoice, in its own currency
+    assert first["errors"] == second["errors"] == []
+    assert second["invoice"]["id"] != first["invoice"]["id"]
+    assert first["invoice"]["subtotal"]["currency"] == "USD"
+    assert second["invoice"]["subtotal"]["currency"] == "EUR"
+    assert await invoice_count(world) == 1
+    assert await invoice_count(other_world) == 1
+    # And a retry in either practice still returns that practice's first result
+    assert await mutate(api, SEND, here, **fields) == first
+    assert await mutate(api, SEND, there, **fields) == second

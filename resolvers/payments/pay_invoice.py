@@ -94,7 +94,7 @@ async def pay_invoice(info: Info, input: PayInvoiceInput) -> InvoicePayload:
     if not _TOKEN.match(method):
         raise validation("not a payment method id", "paymentMethodId")
     claim = claim_of(
-        viewer.user_id,
+        viewer,
         "payInvoice",
         input.idempotency_key,
         {"invoiceId": input.invoice_id, "paymentMethodId": method},

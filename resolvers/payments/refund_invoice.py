@@ -82,7 +82,7 @@ async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayloa
     if len(reason) > 1000:
         raise validation("reason must be at most 1000 characters", "reason")
     claim = claim_of(
-        viewer.user_id,
+        viewer,
         "refundInvoice",
         input.idempotency_key,
         {"invoiceId": input.invoice_id, "amount": input.amount, "reason": reason},
