@@ -39,6 +39,16 @@ def _seed(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    if workers < 1:
+        raise SettingsError("--workers must be at least 1")
+    if workers > 1 and settings.redis_url is None:
+        # Without a broker each process rings only its own subscribers: an alert committed
+        # through another worker would wait for the idle re-check (docs/ARCHITECTURE.md).
+        raise SettingsError(
+            f"--workers {workers} needs CAREBILL_REDIS_URL: without a broker an alert committed "
+            "in one worker process reaches the subscribers of the others only at their next "
+            "re-check; set CAREBILL_REDIS_URL or serve with one worker"
+        )
     import uvicorn
 
     uvicorn.run(
