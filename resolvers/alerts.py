@@ -74,16 +74,23 @@ def _wrap(ctx: Context, rows: Sequence[AlertRow]) -> list[InvoiceAlert]:
 
 
 async def _position(ctx: Context, viewer: Viewer, global_id: str) -> int:
-    """The commit position of an alert in the viewer's inbox; NOT_FOUND for anything else."""
+    """The commit position of an alert of the viewer's practice; NOT_FOUND for anything else.
+
+    Only the practice is checked, not the viewer's view: an alert the viewer was given may
+    leave their view later (its client reassigned to another provider), and a cursor must
+    still say where they were, or the alerts of the view after it could not be replayed or
+    marked read. The position is all that is read of it; what follows is the viewer's inbox."""
     pk = decode_id(global_id, "InvoiceAlert")
     if pk is None:
         raise alert_not_found()
     async with ctx.db.reader() as session:
         seq = (
             await session.execute(
-                select(Alert.commit_seq)
-                .join(Invoice, Invoice.id == Alert.invoice_id)
-                .where(Alert.id == pk, *_inbox(viewer))
+                select(Alert.commit_seq).where(
+                    Alert.id == pk,
+                    Alert.practice_id == viewer.practice_id,
+                    Alert.commit_seq.is_not(None),
+                )
             )
         ).scalar_one_or_none()
     if seq is None:
@@ -136,7 +143,8 @@ async def alerts(
 
 async def mark_alerts_read(info: Info, up_to: strawberry.ID) -> int:
     """Mark every alert of the inbox up to `upTo` (in inbox order) read for this user; returns
-    how many were not read before. NOT_FOUND (top-level) when `upTo` is not in the inbox."""
+    how many were not read before. NOT_FOUND (top-level) when `upTo` is not an alert of the
+    practice (one that left the viewer's view still marks what came before it)."""
     viewer = viewer_of(info)
     ctx = info.context
     position = await _position(ctx, viewer, up_to)

@@ -70,4 +70,4 @@ class InvoiceAlertConnection:
 
 
 def alert_not_found() -> PublicError:
-    return PublicError("No alert with this id in your inbox", "NOT_FOUND")
+    return PublicError("No alert with this id in your practice", "NOT_FOUND")

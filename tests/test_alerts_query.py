@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from models import ProviderClient
 from tests.api import Api
-from tests.factories import World
+from tests.factories import Person, World
 from tests.lifecycle import gid
 
 INBOX = """
@@ -122,11 +124,45 @@ async def test_marking_read_an_alert_outside_the_inbox_is_not_found_and_changes_
     c2_alert = (await inbox(api, await world.token(world.c2, "CLIENT")))["edges"][0]["node"]
     elsewhere = (await inbox(api, await other_world.token(other_world.admin, "ADMIN")))["edges"]
 
-    for up_to in (c2_alert["id"], elsewhere[0]["node"]["id"], gid("InvoiceAlert", 0), "junk"):
+    for up_to in (elsewhere[0]["node"]["id"], gid("InvoiceAlert", 0), "junk"):
         assert await api.error_codes(MARK, {"upTo": up_to}, token=token) == ["NOT_FOUND"]
     assert (await inbox(api, token))["unreadCount"] == 3
     assert await api.error_codes(MARK, {"upTo": c2_alert["id"]}) == ["UNAUTHENTICATED"]
     assert await api.error_codes(INBOX, {}) == ["UNAUTHENTICATED"]
+
+
+async def reassign(world: World, client: Person, provider: Person) -> None:
+    """The client now belongs to `provider` alone (as when a practice moves a client)."""
+    async with world.db.writer() as session, session.begin():
+        await session.execute(
+            update(ProviderClient)
+            .where(
+                ProviderClient.practice_id == world.practice_id,
+                ProviderClient.client_id == client.id,
+            )
+            .values(provider_id=provider.id)
+        )
+
+
+async def test_a_cursor_that_left_the_view_still_marks_what_came_before_it(
+    api: Api, world: World
+) -> None:
+    # Given a provider's inbox: c2's invoice, then c1's, then c2's again
+    first = gid("Invoice", await world.invoice(world.c2))
+    await world.invoice(world.c1)
+    last = gid("Invoice", await world.invoice(world.c2))
+    token = await world.token(world.provider, "PROVIDER")
+    (_, of_c1, _) = [e["node"]["id"] for e in (await inbox(api, token))["edges"]]
+    # When c1 is reassigned to another provider, taking its alert out of this inbox
+    await reassign(world, world.c1, world.provider2)
+    assert entries(await inbox(api, token)) == [("INVOICE_SENT", last), ("INVOICE_SENT", first)]
+    # Then marking read up to that alert marks what came before it in the inbox, and only that
+    assert await api.data(MARK, {"upTo": of_c1}, token=token) == {"markAlertsRead": 1}
+    unread = await inbox(api, token, unread=True)
+    assert entries(unread) == [("INVOICE_SENT", last)]
+    # And the provider who has c1 now has read nothing
+    theirs = await inbox(api, await world.token(world.provider2, "PROVIDER"), unread=True)
+    assert theirs["unreadCount"] == 1
 
 
 @pytest.mark.parametrize(

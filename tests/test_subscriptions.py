@@ -9,11 +9,11 @@ import contextlib
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 from websockets.exceptions import InvalidStatus
 
-from models import Invoice
+from models import Invoice, ProviderClient
 from models.base import utcnow
 from models.enums import PaymentMethodKind
 from schema.node import decode_id
@@ -259,15 +259,13 @@ async def test_reconnecting_after_an_alert_replays_exactly_what_was_missed(
         await socket.silence(0.7)
 
 
-async def test_after_must_be_an_alert_of_the_subscribers_inbox(
+async def test_after_must_be_an_alert_of_the_subscribers_practice(
     live_server: LiveServer, world: World, other_world: World
 ) -> None:
-    await world.invoice(world.c2)
     await other_world.invoice(other_world.c1, other_world.provider)
     token = await world.token(world.c1, "CLIENT")
-    c2_alert = await latest_alert(live_server, await world.token(world.c2, "CLIENT"))
     other_alert = await latest_alert(live_server, await other_world.token(other_world.c1, "CLIENT"))
-    for after in (c2_alert, other_alert, gid("Invoice", 1), "not-an-id"):
+    for after in (other_alert, gid("InvoiceAlert", 0), gid("Invoice", 1), "not-an-id"):
         socket = await GraphQLSocket.authenticated(live_server, token)
         await socket.subscribe({"after": after})
         result = await socket.next_result()
@@ -275,6 +273,36 @@ async def test_after_must_be_an_alert_of_the_subscribers_inbox(
         assert [e["extensions"]["code"] for e in result["errors"]] == ["NOT_FOUND"]
         assert (await socket.receive())["type"] == "complete"
         await socket.close()
+
+
+async def test_after_an_alert_that_left_the_view_replays_the_rest_of_the_view(
+    live_server: LiveServer, world: World
+) -> None:
+    # Given a provider who saw an alert of c1's invoice, between two of c2's
+    provider = await world.token(world.provider, "PROVIDER")
+    before = await send(live_server, world, world.c2)
+    await send(live_server, world, world.c1)
+    cursor = await latest_alert(live_server, provider)
+    missed = await send(live_server, world, world.c2)
+    # When c1 is reassigned to another provider, so that the cursor left this provider's view
+    async with world.db.writer() as session, session.begin():
+        await session.execute(
+            update(ProviderClient)
+            .where(
+                ProviderClient.practice_id == world.practice_id,
+                ProviderClient.client_id == world.c1.id,
+            )
+            .values(provider_id=world.provider2.id)
+        )
+    # Then resuming after it replays what came after it in the view, then follows it live
+    async with subscribed(live_server, provider, after=cursor) as socket:
+        replayed = await socket.next_alert()
+        await world.invoice(world.c1, world.provider2)  # in provider2's view only
+        live = await send(live_server, world, world.c2)
+        assert (await socket.next_alert())["invoice"]["id"] == live
+        await socket.silence(0.7)
+    assert replayed["invoice"]["id"] == missed
+    assert before != missed
 
 
 async def latest_alert(server: LiveServer, token: str) -> str:
