@@ -20,7 +20,7 @@ from schema.node import encode_id
 from schema.services import Services
 from tests.api import Api
 from tests.factories import World, make_world
-from tests.stripe_server import LocalStripe, enable_cards
+from tests.stripe_server import LocalStripe, deliver, enable_cards, event_body, sign
 
 # --- the table ---------------------------------------------------------------------------------
 
@@ -318,3 +318,66 @@ async def test_a_total_taxed_past_the_per_charge_ceiling_is_not_sent(
     assert await send(90_909_090) == {"invoice": {"total": {"amount": 99_999_999}}, "errors": []}
     invoices = (await api.data("{ invoices { totalCount } }", None, token))["invoices"]
     assert invoices["totalCount"] == 1
+
+
+REFUND = """
+mutation($input: RefundInvoiceInput!) {
+  refundInvoice(input: $input) {
+    invoice { status amountRefunded { amount formatted } refunds { amount { amount } } }
+    errors { code field message }
+  }
+}
+"""
+
+
+def _refunds_at_stripe(localstripe: LocalStripe, intent: str) -> list[tuple[int, str]]:
+    listed = localstripe.get("/v1/refunds", payment_intent=intent, limit=100)["data"]
+    return sorted((int(r["amount"]), str(r["currency"])) for r in listed)
+
+
+async def test_refunds_cross_in_stripes_units_both_ways(
+    api: Api, services: Services, localstripe: LocalStripe
+) -> None:
+    # Given an ISK practice whose client paid 5,000 kr by card (500000 at Stripe)
+    world = await make_world(services, currency="ISK")
+    path = await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=5_000)
+    assert (await _pay(api, world, invoice_id, localstripe.create_payment_method()))["errors"] == []
+    ((intent,),) = [_intents_of(localstripe, invoice_id)]
+    # When the provider refunds 2,000 kr through CareBill
+    variables = {
+        "input": {
+            "invoiceId": encode_id("Invoice", invoice_id),
+            "amount": 2_000,
+            "reason": "goodwill",
+        }
+    }
+    token = await world.token(world.provider, "PROVIDER")
+    payload = (await api.data(REFUND, variables, token))["refundInvoice"]
+    # Then Stripe refunds 200000 of its units, and CareBill records 2,000 kr
+    assert payload["errors"] == []
+    assert _refunds_at_stripe(localstripe, intent["id"]) == [(200_000, "isk")]
+    assert payload["invoice"]["amountRefunded"] == {"amount": 2_000, "formatted": "2,000 ISK"}
+    # And a refund of 1,000 kr made at Stripe (100000) arrives by webhook as 1,000 kr
+    localstripe.post("/v1/refunds", payment_intent=intent["id"], amount=100_000)
+    latest = localstripe.get(f"/v1/payment_intents/{intent['id']}")["latest_charge"]
+    charge = localstripe.get(f"/v1/charges/{latest['id'] if isinstance(latest, dict) else latest}")
+    body = event_body("evt_isk_refund", "charge.refunded", charge)
+    assert (await deliver(api, path, body, sign(body))).status_code == 200
+    after = await _read_refunds(api, world, invoice_id)
+    assert after == {
+        "amountRefunded": {"amount": 3_000, "formatted": "3,000 ISK"},
+        "refunds": [{"amount": {"amount": 2_000}}, {"amount": {"amount": 1_000}}],
+    }
+
+
+async def _read_refunds(api: Api, world: World, invoice_id: int) -> dict[str, Any]:
+    token = await world.token(world.provider, "PROVIDER")
+    query = (
+        "query($id: ID!) { invoice(id: $id) {"
+        " amountRefunded { amount formatted } refunds { amount { amount } } } }"
+    )
+    invoice: dict[str, Any] = (
+        await api.data(query, {"id": encode_id("Invoice", invoice_id)}, token)
+    )["invoice"]
+    return invoice
