@@ -7,7 +7,11 @@ and a total that EXCLUSIVE tax lifts past the per-charge ceiling."""
 
 from __future__ import annotations
 
+import csv
+import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -381,3 +385,39 @@ async def _read_refunds(api: Api, world: World, invoice_id: int) -> dict[str, An
         await api.data(query, {"id": encode_id("Invoice", invoice_id)}, token)
     )["invoice"]
     return invoice
+
+
+@pytest.mark.parametrize(
+    ("currency", "figures", "collected"),
+    [
+        ("XOF", ["5000", "0", "5000", "2000", "0", "3000"], "2000"),  # once 50.00, 0.00, …
+        ("OMR", ["5.000", "0.000", "5.000", "2.000", "0.000", "3.000"], "2.000"),  # once 50.00
+    ],
+)
+async def test_csv_exports_show_the_currencys_own_decimals(
+    api: Api, services: Services, currency: str, figures: list[str], collected: str
+) -> None:
+    # Given an invoice of 5000 minor units, 2000 of them paid in cash
+    world = await make_world(services, currency=currency)
+    await world.invoice(amount=5_000, paid=2_000)
+    token = await world.token(world.admin, "ADMIN")
+    today = datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+    period = {"from": today, "to": today}
+    # When the admin exports the invoices and the report of today
+    invoices = await api.http.get(
+        "/exports/invoices.csv", params=period, headers={"Authorization": f"Bearer {token}"}
+    )
+    report = await api.http.get(
+        "/exports/billing-report.csv", params=period, headers={"Authorization": f"Bearer {token}"}
+    )
+    # Then every amount has the currency's own decimals
+    assert invoices.status_code == report.status_code == 200, (invoices.text, report.text)
+    (row,) = list(csv.DictReader(io.StringIO(invoices.text)))
+    assert row["currency"] == currency
+    assert [row[k] for k in ("subtotal", "tax", "total", "paid", "refunded", "due")] == figures
+    totals = next(iter(csv.DictReader(io.StringIO(report.text))))
+    assert (totals["currency"], totals["invoiced"], totals["collected"]) == (
+        currency,
+        figures[2],
+        collected,
+    )
