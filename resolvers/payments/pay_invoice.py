@@ -138,10 +138,6 @@ async def _claim(
                     ErrorCode.NOT_CONFIGURED, "this practice does not take card payments yet"
                 )
             processor = processor_of(services, config)  # before anything is claimed
-            unchargeable = charge_refusal(config.type, invoice.amounts().due, invoice.currency)
-            if unchargeable is not None:
-                # Refused before an attempt exists: no amount is rounded, nothing is sent.
-                raise invalid_state(f"this invoice cannot be paid by card: {unchargeable}")
             attempt = await open_attempt(session, invoice.id)
             if attempt is not None and attempt.in_flight(now):
                 raise DomainError(
@@ -164,6 +160,12 @@ async def _claim(
                     processor = processor_of(services, made_by)
             resolving = attempt.status if attempt is not None else None
             if attempt is None:
+                due = invoice.amounts().due
+                unchargeable = charge_refusal(config.type, due, invoice.currency)
+                if unchargeable is not None:
+                    # Refused before a new attempt exists: no amount is rounded, nothing sent
+                    # (an open attempt is still resolved above: it asks, it never charges).
+                    raise invalid_state(f"this invoice cannot be paid by card: {unchargeable}")
                 attempt = await new_attempt(session, invoice, config, method, viewer)
             attempt.claim(now, lease)
             await session.flush()
