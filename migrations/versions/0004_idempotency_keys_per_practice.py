@@ -1,7 +1,7 @@
 """idempotency keys belong to a practice
 
-Revision ID: 0002_idempotency_per_practice
-Revises: 0001
+Revision ID: 0004_idempotency_per_practice
+Revises: 0003_refund_attempts
 Create Date: 2026-12-01 23:59:00
 
 A key was unique per (user, operation, key): one person working in two practices who sent the
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0002_idempotency_per_practice'
-down_revision: str | None = '0001'
+revision: str = '0004_idempotency_per_practice'
+down_revision: str | None = '0003_refund_attempts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
