@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -26,8 +27,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
+from adapters.http_limits import HttpLimits, RequestLimits
 from adapters.notifier import build_notifier
 from adapters.relay import Relay
+from models.base import utcnow
 from resolvers import exports
 from resolvers.payments.reconciliation import Reconciler
 from resolvers.root import build_schema
@@ -42,6 +45,7 @@ from web.cors import OriginPolicy
 from web.sockets import AuthenticationUnavailable, LegacySocketHandler, TransportSocketHandler
 
 log = logging.getLogger("carebill")
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
 
 
 class State(TypedDict):
@@ -159,7 +163,15 @@ class CareBillGraphQL(GraphQL[Context, None]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        """`application/graphql-response+json` has no `data` entry when nothing was executed."""
+        """`application/graphql-response+json` has no `data` entry when nothing was executed.
+        An unexpected error while the database is down (a login, say, needs it without a token
+        to authenticate first) is a 503 the client may retry, as /readyz says."""
+        masked = any(
+            (error.extensions or {}).get("code") == "INTERNAL_SERVER_ERROR"
+            for error in result.errors or ()
+        )
+        if masked and not await services_of(request).db.ping():
+            raise HTTPException(503, DATABASE_UNAVAILABLE)
         body = await super().process_result(request, result)
         media_type = graphql_http.response_media_type(request.headers.get("accept"))
         if media_type == graphql_http.GRAPHQL_RESPONSE_JSON and graphql_http.is_request_error(
@@ -238,7 +250,7 @@ class CareBillGraphQL(GraphQL[Context, None]):
         except (SQLAlchemyError, OSError):
             # The database is down (as /readyz says): a 503 the client may retry, not a bare 500.
             log.exception("request %s: the database is unavailable", request_id[:64])
-            raise HTTPException(503, "The database is unavailable; try again shortly") from None
+            raise HTTPException(503, DATABASE_UNAVAILABLE) from None
         return Context(
             services=services,
             viewer=viewer,
@@ -249,13 +261,33 @@ class CareBillGraphQL(GraphQL[Context, None]):
         )
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def http_limits(settings: Settings) -> HttpLimits:
+    """Body limits by path (docs/limits.md): /graphql, the processors' webhooks, the rest."""
+
+    def body_limit_for(path: str) -> int:
+        if path == "/graphql":
+            return settings.max_body_bytes
+        if path.startswith("/webhooks/"):
+            return settings.max_webhook_body_bytes
+        return min(settings.max_body_bytes, settings.max_webhook_body_bytes)
+
+    return HttpLimits(
+        body_limit_for=body_limit_for,
+        body_timeout_seconds=settings.body_timeout_seconds,
+        max_in_flight=settings.max_concurrent_requests,
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow
+) -> Starlette:
+    """The application; `clock` is the time its rules see (tests move it on, never sleep)."""
     settings = settings or Settings.from_env()
     graphql = CareBillGraphQL(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[State]:
-        services = Services.build(settings)
+        services = Services.build(settings, clock=clock)
         # The alert outbox: the relay publishes committed alerts through the broker, whose
         # doorbells wake this process's subscriptions.
         broker = services.alerts.broker
@@ -310,10 +342,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         token = bearer_token(request.headers.get("authorization"))
         try:
             viewer = await authenticate(services, token)
+            # Before the first row is sent: the client may retry, as /readyz tells.
+            return await handler(services, viewer, request)
         except (SQLAlchemyError, OSError):
             log.exception("export: the database is unavailable")
             return JSONResponse({"status": "unavailable"}, status_code=503)
-        return await handler(services, viewer, request)
 
     async def unsubscribe(request: Request) -> Response:
         """An email's unsubscribe link (see resolvers/unsubscribe.py); no sign-in needed."""
@@ -330,4 +363,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if not settings.production:
         routes.append(graphiql.assets())
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[graphql.origins.middleware()])
+    limits = Middleware(RequestLimits, http_limits(settings))
+    middleware = [graphql.origins.middleware(), limits]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=middleware)

@@ -59,6 +59,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="info",
         proxy_headers=False,
+        # A deadline on request headers (see adapters/http_server.py).
+        http="adapters.http_server:HeaderDeadlineProtocol",
     )
 
 
@@ -151,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             _migrate(settings)
         elif args.command == "seed-demo":
+            if settings.production:
+                # The demo's people share a published password.
+                raise SettingsError(
+                    "seed-demo loads demo users with a published password;"
+                    " it does not run in production"
+                )
             _seed(settings)
         elif args.command == "serve":
             _serve(settings, args.host, args.port, args.workers)

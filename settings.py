@@ -14,6 +14,23 @@ class SettingsError(RuntimeError):
     """The environment does not describe a runnable configuration."""
 
 
+# Production keys: at least this long, and random-looking (many distinct characters, as any
+# generated key has: `python -c "import secrets; print(secrets.token_urlsafe(32))"`).
+MIN_PRODUCTION_KEY_LENGTH = 32
+MIN_DISTINCT_KEY_CHARACTERS = 16
+
+
+def check_production_secret(secret: str) -> None:
+    """Refuses the published development key and keys too short or too regular to be secret."""
+    if secret == DEV_SECRET_KEY:
+        raise SettingsError("CAREBILL_SECRET_KEY is the published development key")
+    if len(secret) < MIN_PRODUCTION_KEY_LENGTH or len(set(secret)) < MIN_DISTINCT_KEY_CHARACTERS:
+        raise SettingsError(
+            f"CAREBILL_SECRET_KEY must be at least {MIN_PRODUCTION_KEY_LENGTH} random characters"
+            ' in production, e.g. python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+
+
 def _int(env: dict[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -38,6 +55,26 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_page_size: int = 100
+    # See docs/limits.md: the static price of a query, its size with fragments expanded, the
+    # size assumed for lists without `first`, and the list items one answer may hold.
+    max_query_cost: int = 60_000
+    max_query_fields: int = 2_000
+    max_duplicate_fields: int = 20
+    nominal_list_size: int = 10
+    max_answer_items: int = 10_000
+    # Request bodies (bytes) for /graphql and for the processors' webhooks; other paths take
+    # the smaller of the two. A body must arrive within the timeout; at most so many requests
+    # are in flight in one process.
+    max_body_bytes: int = 1024 * 1024
+    max_webhook_body_bytes: int = 512 * 1024
+    body_timeout_seconds: float = 10.0
+    max_concurrent_requests: int = 200
+    # Live alert subscriptions one user may hold open in one server process.
+    max_subscriptions_per_user: int = 10
+    # Failed logins allowed per account and per client address inside a sliding window.
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_window: timedelta = timedelta(minutes=15)
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     # How often an idle alert subscription re-checks its token (logout ends it) and its inbox.
     alert_recheck_seconds: float = 10.0
@@ -50,6 +87,10 @@ class Settings:
     mail_retry_max_seconds: float = 300.0
     # How often the server looks up unresolved payments and refunds at the processor (0 = never).
     reconcile_interval_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.production:
+            check_production_secret(self.secret_key)
 
     @property
     def production(self) -> bool:
@@ -89,6 +130,29 @@ class Settings:
             max_aliases=_int(env, "CAREBILL_MAX_ALIASES", 30),
             max_tokens=_int(env, "CAREBILL_MAX_TOKENS", 2000),
             max_page_size=_int(env, "CAREBILL_MAX_PAGE_SIZE", 100),
+            max_query_cost=_int(env, "CAREBILL_MAX_QUERY_COST", cls.max_query_cost),
+            max_query_fields=_int(env, "CAREBILL_MAX_QUERY_FIELDS", cls.max_query_fields),
+            max_duplicate_fields=_int(
+                env, "CAREBILL_MAX_DUPLICATE_FIELDS", cls.max_duplicate_fields
+            ),
+            nominal_list_size=_int(env, "CAREBILL_NOMINAL_LIST_SIZE", cls.nominal_list_size),
+            max_answer_items=_int(env, "CAREBILL_MAX_ANSWER_ITEMS", cls.max_answer_items),
+            max_body_bytes=_int(env, "CAREBILL_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_webhook_body_bytes=_int(
+                env, "CAREBILL_MAX_WEBHOOK_BODY_BYTES", cls.max_webhook_body_bytes
+            ),
+            body_timeout_seconds=_int(env, "CAREBILL_BODY_TIMEOUT_MS", 10_000) / 1000,
+            max_concurrent_requests=_int(
+                env, "CAREBILL_MAX_CONCURRENT_REQUESTS", cls.max_concurrent_requests
+            ),
+            max_subscriptions_per_user=_int(
+                env, "CAREBILL_MAX_SUBSCRIPTIONS_PER_USER", cls.max_subscriptions_per_user
+            ),
+            login_max_failures=_int(env, "CAREBILL_LOGIN_MAX_FAILURES", cls.login_max_failures),
+            login_max_failures_per_address=_int(
+                env, "CAREBILL_LOGIN_MAX_FAILURES_PER_ADDRESS", cls.login_max_failures_per_address
+            ),
+            login_window=timedelta(seconds=_int(env, "CAREBILL_LOGIN_WINDOW_SECONDS", 900)),
             allowed_origins=origins,
             alert_recheck_seconds=_int(env, "CAREBILL_ALERT_RECHECK_MS", 10_000) / 1000,
             smtp_url=smtp_url,

@@ -36,6 +36,11 @@ class InvalidSignature(Exception):
     """A webhook whose signature is missing, wrong or too old: it must change nothing."""
 
 
+class MalformedEvent(Exception):
+    """A validly signed webhook that can never be read as an event: sending it again cannot
+    help (400, not 5xx, so the processor stops retrying)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChargeSucceeded:
     reference: str  # the processor's id of the payment (a Stripe PaymentIntent id)

@@ -24,6 +24,7 @@ from adapters.payment_processor import (
     ChargeSucceeded,
     EventKind,
     InvalidSignature,
+    MalformedEvent,
     ProcessorEvent,
     ProcessorOptions,
     ProcessorRefused,
@@ -35,6 +36,7 @@ from adapters.payment_processor import (
 )
 from adapters.stripe_units import UnchargeableAmount, from_stripe, refusal, to_stripe
 from models.enums import ProcessorType
+from models.text import all_storable
 
 # Stripe's own default: events older than this are refused (a replayed capture).
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -181,9 +183,12 @@ class StripeProcessor:
             stripe.WebhookSignature.verify_header(
                 payload, signature, self._webhook_secret, SIGNATURE_TOLERANCE_SECONDS
             )
-            event = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError):
             raise InvalidSignature("the Stripe-Signature does not match this body") from None
+        try:
+            event = json.loads(payload)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
+            raise MalformedEvent("the body is not JSON") from None
         return parse_event(event)
 
 
@@ -206,9 +211,34 @@ def charge_result(intent: Mapping[str, Any]) -> ChargeResult:
     return ChargeDeclined(reason=reason, code=error.get("code"), reference=reference)
 
 
-def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
-    """Reduce a (verified) Stripe event to what CareBill reacts to."""
-    event_id, event_type = str(event["id"]), str(event["type"])
+def parse_event(event: object) -> ProcessorEvent:
+    """Reduce a (verified) Stripe event to what CareBill reacts to, or raise `MalformedEvent`
+    for one that is not shaped like a Stripe event."""
+    if not isinstance(event, dict) or not all_storable(event):
+        raise MalformedEvent("an event is a JSON object of storable text")
+    try:
+        return _parse_event(event)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise MalformedEvent(f"the event is malformed ({type(exc).__name__})") from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def _amount(value: object) -> int:
+    """Minor units: a JSON integer (not a bool, a float or a string), within 64 bits."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ValueError("expected an amount in minor units")
+    return value
+
+
+def _parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
+    event_id, event_type = _text(event["id"]), _text(event["type"])
     kind = _PAYMENT_EVENTS.get(event_type, EventKind.OTHER)
     obj = (event.get("data") or {}).get("object") or {}
     if kind is EventKind.OTHER or not isinstance(obj, Mapping):
@@ -233,7 +263,7 @@ def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
             type=event_type,
             kind=kind,
             payment_reference=_id_of(obj.get("payment_intent")),
-            amount=int(obj.get("amount") or 0),
+            amount=_received(obj, "amount"),
             refunds=(_refund_info(obj),),
         )
     result = charge_result(obj)
@@ -242,7 +272,7 @@ def parse_event(event: Mapping[str, Any]) -> ProcessorEvent:
         id=event_id,
         type=event_type,
         kind=kind,
-        payment_reference=str(obj["id"]),
+        payment_reference=_text(obj["id"]),
         amount=_received(obj, "amount"),
         failure_reason=result.reason if isinstance(result, ChargeDeclined) else None,
         metadata=metadata,
@@ -259,7 +289,7 @@ def _sent(amount: int, currency: str) -> int:
 
 def _received(obj: Mapping[str, Any], field: str) -> int:
     """A Stripe object's amount field in ISO minor units of the object's own currency."""
-    return from_stripe(int(obj.get(field) or 0), str(obj.get("currency") or ""))
+    return from_stripe(_amount(obj.get(field)), str(obj.get("currency") or ""))
 
 
 def _id_of(value: Any) -> str | None:
@@ -271,7 +301,7 @@ def _id_of(value: Any) -> str | None:
 
 def _refund_info(refund: Mapping[str, Any]) -> RefundInfo:
     return RefundInfo(
-        reference=str(refund["id"]),
+        reference=_text(refund["id"]),
         amount=_received(refund, "amount"),
         succeeded=refund.get("status") not in ("failed", "canceled"),
         metadata={str(k): str(v) for k, v in (refund.get("metadata") or {}).items()},

@@ -3,7 +3,9 @@
 from models.alert import Alert, AlertRead
 from models.base import Base
 from models.idempotency import IdempotencyKey
+from models.invitation import Invitation
 from models.invoice import Invoice, InvoiceEvent, Payment, Refund
+from models.login_throttle import LoginFailure
 from models.notification import (
     NotificationDelivery,
     NotificationPreference,
@@ -22,9 +24,11 @@ __all__ = [
     "Base",
     "ClientBillingProvider",
     "IdempotencyKey",
+    "Invitation",
     "Invoice",
     "InvoiceEvent",
     "InvoiceReminder",
+    "LoginFailure",
     "Membership",
     "NotificationDelivery",
     "NotificationPreference",

@@ -6,23 +6,21 @@ import asyncio
 
 import strawberry
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.crypto import new_token
-from adapters.passwords import hash_password, verify_password
+from adapters.passwords import verify_password
 from models import AuthSession, ClientBillingProvider, Membership, ProviderClient, User
 from models.base import utcnow
 from models.enums import ROLE_PRIVILEGE_ORDER
 from models.enums import Role as DomainRole
-from models.errors import DomainError, ErrorCode, forbidden, not_found, validation
+from models.errors import forbidden, not_found, validation
 from models.scope import Viewer as Scope
 from resolvers import sessions
+from resolvers.login_throttle import login_failures, throttle_keys, too_many_attempts
 from schema.context import Context, Info, viewer_of
 from schema.enums import Role
 from schema.node import decode_id, decode_person_id
 from schema.users import (
-    AddMemberInput,
     AssignClientInput,
     LoginPayload,
     MemberPayload,
@@ -43,7 +41,7 @@ def _check_password(password: str) -> None:
         raise validation(f"password must be {MIN_PASSWORD_LENGTH} to 256 characters", "password")
 
 
-async def _viewer_payload(ctx: Context, token: str, scope: Scope) -> LoginPayload:
+async def viewer_payload(ctx: Context, token: str, scope: Scope) -> LoginPayload:
     ctx.act_as(scope)
     user = await ctx.loaders.people.load(scope.user_id)
     assert user is not None
@@ -72,6 +70,11 @@ def _choose(memberships: list[Membership], role: DomainRole | None) -> Membershi
 async def login(info: Info, email: str, password: str, role: Role | None = None) -> LoginPayload:
     """Exchange email and password for a bearer token acting in one role."""
     ctx = info.context
+    throttle, keys = login_failures(ctx), throttle_keys(ctx, email)
+    # Refused before the password is checked: a throttled guess costs no argon2 time.
+    wait_seconds = await throttle.wait_seconds(keys)
+    if wait_seconds:
+        return too_many_attempts(ctx, wait_seconds)
     async with ctx.db.reader() as session:
         user = (
             await session.execute(select(User).where(User.email == _normalise_email(email)))
@@ -84,7 +87,9 @@ async def login(info: Info, email: str, password: str, role: Role | None = None)
         verify_password, user.password_hash if user else None, password
     )
     if not verified or user is None:
+        await throttle.record(keys)
         raise validation(_BAD_CREDENTIALS)
+    await throttle.forget(keys[0])
     membership = _choose(memberships, role)
     if membership is None:
         raise forbidden("you do not hold that role in any practice")
@@ -93,7 +98,7 @@ async def login(info: Info, email: str, password: str, role: Role | None = None)
         token, scope = await sessions.issue(
             session, ctx.services, user.id, membership.practice_id, membership.role
         )
-    return await _viewer_payload(ctx, token, scope)
+    return await viewer_payload(ctx, token, scope)
 
 
 async def switch_role(info: Info, role: Role) -> LoginPayload:
@@ -116,7 +121,7 @@ async def switch_role(info: Info, role: Role) -> LoginPayload:
         token, scope = await sessions.issue(
             session, ctx.services, current.user_id, current.practice_id, DomainRole(role)
         )
-    return await _viewer_payload(ctx, token, scope)
+    return await viewer_payload(ctx, token, scope)
 
 
 async def logout(info: Info) -> bool:
@@ -126,86 +131,6 @@ async def logout(info: Info) -> bool:
         await sessions.revoke(session, current.session_id)
     info.context.act_as(None)
     return True
-
-
-async def add_member(info: Info, input: AddMemberInput) -> MemberPayload:
-    """ADMIN: give a person (new or existing user, by email) a role in the practice."""
-    viewer = viewer_of(info)
-    email = _normalise_email(input.email)
-    name = input.name.strip()
-    if "@" not in email or len(email) > 254 or email.startswith("@") or email.endswith("@"):
-        raise validation("not an email address", "email")
-    if not 1 <= len(name) <= 200:
-        raise validation("name must be 1 to 200 characters", "name")
-    if input.role is DomainRole.ADMIN:
-        raise validation("members are added as PROVIDER or CLIENT", "role")
-    if input.password is not None:
-        _check_password(input.password)
-    invite: str | None = None
-    ctx = info.context
-    password_hash = (
-        None if input.password is None else await asyncio.to_thread(hash_password, input.password)
-    )
-    try:
-        async with ctx.db.writer() as session, session.begin():
-            user = (
-                await session.execute(select(User).where(User.email == email))
-            ).scalar_one_or_none()
-            if user is not None and input.password is not None:
-                # An existing account (maybe invited elsewhere, without a password yet) is
-                # never given a password by this practice's admin: that would open the
-                # person's other practices to them.
-                raise validation(
-                    "this email already has an account: add it without a password", "password"
-                )
-            if user is None:
-                user = User(email=email, name=name)
-                session.add(user)
-                await session.flush()
-            if password_hash is not None:
-                user.password_hash = password_hash
-            membership = Membership(
-                user_id=user.id, practice_id=viewer.practice_id, role=input.role
-            )
-            if user.password_hash is None and input.password is None:
-                invite = new_token()
-                membership.invite_token_hash = ctx.services.vault.token_hash(invite)
-            session.add(membership)
-            await session.flush()
-    except IntegrityError:
-        raise DomainError(
-            ErrorCode.CONFLICT, f"{email} already holds the {input.role.value} role here", "email"
-        ) from None
-    return MemberPayload(user=UserType(row=user), invite_token=invite)
-
-
-async def accept_invite(info: Info, invite_token: str, password: str) -> LoginPayload:
-    """Set the password of an invited user with their one-time token, and log them in."""
-    _check_password(password)
-    ctx = info.context
-    new_hash = await asyncio.to_thread(hash_password, password)  # before taking the write lock
-    async with ctx.db.writer() as session, session.begin():
-        membership = (
-            await session.execute(
-                select(Membership).where(
-                    Membership.invite_token_hash == ctx.services.vault.token_hash(invite_token)
-                )
-            )
-        ).scalar_one_or_none()
-        if membership is None:
-            raise not_found("invite", "inviteToken")
-        user = await session.get_one(User, membership.user_id)
-        if user.password_hash is None:
-            user.password_hash = new_hash
-        elif not await asyncio.to_thread(verify_password, user.password_hash, password):
-            # The account got a password since (another practice's invite): the invite joins
-            # this practice with that password, it never replaces it.
-            raise validation("this account has a password: accept with it", "password")
-        membership.invite_token_hash = None
-        token, scope = await sessions.issue(
-            session, ctx.services, user.id, membership.practice_id, membership.role
-        )
-    return await _viewer_payload(ctx, token, scope)
 
 
 async def remove_member(info: Info, user_id: strawberry.ID, role: Role) -> MemberPayload:

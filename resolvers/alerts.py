@@ -28,7 +28,7 @@ from models.scope import Viewer, visible_invoices
 from resolvers.sessions import is_active
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection, alert_not_found
 from schema.context import Context, Info, viewer_of
-from schema.errors import bad_input, unauthenticated
+from schema.errors import PublicError, bad_input, unauthenticated
 from schema.node import decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 from schema.services import AlertHub
@@ -113,7 +113,11 @@ async def alerts(
     page = _with_invoice_and_read(viewer).where(*conditions)
     if after is not None:
         (before_seq,) = decode_cursor(after, 1)
-        if not isinstance(before_seq, int):
+        # bool is an int in Python; the sequence is a 64-bit column (a larger number would
+        # reach the database as an out-of-range parameter).
+        if isinstance(before_seq, bool) or not isinstance(before_seq, int):
+            raise bad_input("`after` is not a cursor this API gave out")
+        if not 0 < before_seq < 2**63:
             raise bad_input("`after` is not a cursor this API gave out")
         page = page.where(Alert.commit_seq < before_seq)
     page = page.order_by(Alert.commit_seq.desc()).limit(limit + 1)
@@ -211,11 +215,18 @@ async def invoice_alerts(
     hub = ctx.services.alerts
     if not await _still_valid(ctx, hub, viewer):
         raise unauthenticated()
+    limit = ctx.settings.max_subscriptions_per_user
+    if hub.per_user[viewer.user_id] >= limit:
+        raise PublicError(
+            f"at most {limit} alert subscriptions may be open per user; close one first",
+            "TOO_MANY_SUBSCRIPTIONS",
+        )
     # Listen before reading the starting point, so that no doorbell falls in between.
     # A client's doorbell rings only for notes about its own invoices (a wake-up hint only).
     as_client = viewer.user_id if viewer.role is Role.CLIENT else None
     bell = hub.broker.subscribe(viewer.practice_id, as_client)
     started = False
+    hub.per_user[viewer.user_id] += 1
     try:
         cursor = await _start(ctx, viewer, after)
         hub.live += 1
@@ -240,4 +251,7 @@ async def invoice_alerts(
                 raise unauthenticated()
     finally:
         hub.live -= started
+        hub.per_user[viewer.user_id] -= 1
+        if not hub.per_user[viewer.user_id]:
+            del hub.per_user[viewer.user_id]
         bell.close()

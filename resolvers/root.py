@@ -9,9 +9,19 @@ from collections.abc import AsyncGenerator
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
-from resolvers import accounts, alerts, invoices, notifications, practice, queries, reports
+from resolvers import (
+    accounts,
+    alerts,
+    invitations,
+    invoices,
+    notifications,
+    practice,
+    queries,
+    reports,
+)
 from resolvers.payments import pay_invoice, refund_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
+from schema.answer_size import answer_size_limited
 from schema.clients import Client, ClientConnection
 from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
 from schema.node import Node
@@ -68,10 +78,10 @@ class Mutation:
     )
     logout: bool = strawberry.mutation(resolver=accounts.logout)
     accept_invite: LoginPayload = strawberry.mutation(
-        resolver=accounts.accept_invite, extensions=guarded()
+        resolver=invitations.accept_invite, extensions=guarded()
     )
     add_member: MemberPayload = strawberry.mutation(
-        resolver=accounts.add_member, extensions=guarded(MayManageMembers)
+        resolver=invitations.add_member, extensions=guarded(MayManageMembers)
     )
     remove_member: MemberPayload = strawberry.mutation(
         resolver=accounts.remove_member, extensions=guarded(MayManageMembers)
@@ -140,6 +150,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=[UserType, Client, InvoiceType, PracticeType, PaymentProcessorType],
         extensions=protections(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=answer_size_limited(settings.max_answer_items),
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +23,7 @@ from adapters.payment_processor import (
     ChargeSucceeded,
     EventKind,
     InvalidSignature,
+    MalformedEvent,
     PaymentProcessor,
     ProcessorEvent,
     ProcessorUnavailable,
@@ -62,7 +63,23 @@ async def handle_webhook(
     body: bytes,
     headers: Mapping[str, str],
 ) -> WebhookResponse:
-    """Verify, then handle once. 2xx tells the processor to stop sending this event."""
+    """Verify, then handle once. 2xx tells the processor to stop sending this event, 4xx
+    that sending it again cannot help, 5xx that it should, later."""
+    try:
+        return await _verify_and_handle(services, processor_type, processor_id, body, headers)
+    except (SQLAlchemyError, OSError):
+        # The database is down (as /readyz says): nothing was stored, the processor retries.
+        log.exception("webhook for processor %s: the database is unavailable", processor_id[:64])
+        return _answer(503, "database unavailable, send again later")
+
+
+async def _verify_and_handle(
+    services: Services,
+    processor_type: str,
+    processor_id: str,
+    body: bytes,
+    headers: Mapping[str, str],
+) -> WebhookResponse:
     kind = next((t for t in ProcessorType if t.value.lower() == processor_type), None)
     pk = decode_id(processor_id, "PaymentProcessor")
     if kind is None or pk is None:
@@ -82,6 +99,9 @@ async def handle_webhook(
         event = processor.parse_event(body, headers)
     except (InvalidSignature, DomainError):  # a bad signature, or unreadable credentials
         return _answer(400, "invalid signature")
+    except MalformedEvent as malformed:
+        log.warning("webhook for processor %s refused: %s", pk, malformed)
+        return _answer(400, "malformed event")
     try:
         outcome = await _handle(services, config, processor, event)
     except ProcessorUnavailable:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from models.text import storable
 from schema.errors import bad_input
 
 T = TypeVar("T")
@@ -40,6 +41,8 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise bad_input("`after` is not a cursor this API gave out") from exc
     if not isinstance(values, list) or len(values) != length:
+        raise bad_input("`after` is not a cursor this API gave out")
+    if any(isinstance(value, str) and not storable(value) for value in values):
         raise bad_input("`after` is not a cursor this API gave out")
     return values
 

@@ -1,6 +1,8 @@
-"""The schema's protections: query depth, alias and token limits, introspection off in
-production, the masking (with logging) of unexpected errors, and a code on every top-level
-error (schema/error_codes.py)."""
+"""The schema's protections: the token limit, the query limits checked in one linear pass
+before validation (schema/query_guard.py), text no database stores refused, introspection and
+"Did you mean" suggestions off in production, the masking (with logging) of unexpected errors,
+and a code on every top-level error (schema/error_codes.py). The limits a client can meet are
+listed in docs/limits.md."""
 
 from __future__ import annotations
 
@@ -9,17 +11,14 @@ from collections.abc import Callable
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
-from schema.error_codes import ErrorCodes, too_complex
+from schema.error_codes import ErrorCodes
+from schema.input_text import UnstorableTextGuard
+from schema.query_guard import QueryGuard, query_limits
+from schema.suggestions import HideSuggestions
 from settings import Settings
 
 log = logging.getLogger("carebill.graphql")
@@ -63,13 +62,14 @@ class CareBillSchema(strawberry.Schema):
 
 def protections(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
     # Factories, so that each request gets fresh extension instances.
+    limits = query_limits(settings)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: too_complex(QueryDepthLimiter(max_depth=settings.max_query_depth)),
-        lambda: too_complex(MaxAliasesLimiter(max_alias_count=settings.max_aliases)),
+        lambda: QueryGuard(limits=limits),
+        UnstorableTextGuard,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
         ErrorCodes,
     ]
     if settings.production:
-        extensions.append(DisableIntrospection)
+        extensions += [DisableIntrospection, HideSuggestions]
     return extensions

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -66,6 +66,10 @@ def _cursor_moment(value: object) -> datetime:
         raise _bad_cursor() from None
     if moment.tzinfo is None:
         raise _bad_cursor()
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:  # an offset pushing year 1 or 9999 off the calendar
+        raise _bad_cursor() from None
     return moment
 
 

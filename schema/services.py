@@ -4,12 +4,16 @@ per service (see app.py for their start and stop)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from adapters.broker import Broker, create_broker
 from adapters.crypto import Vault
 from adapters.database import Database
 from adapters.payment_processor import PaymentProcessors, ProcessorOptions
+from models.base import utcnow
 from settings import Settings
 
 # Subscription reads in flight per process: a thousand subscribers woken by one alert queue
@@ -27,6 +31,8 @@ class AlertHub:
     reads: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CONCURRENT_READS))
     # Subscriptions past their starting point (what /healthz reports).
     live: int = 0
+    # Open subscriptions per user, over every socket of this process (the cap's count).
+    per_user: Counter[int] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -36,9 +42,17 @@ class Services:
     vault: Vault
     processors: PaymentProcessors
     alerts: AlertHub
+    # The time as the server's rules see it (the login throttle's window): tests move it on
+    # instead of sleeping.
+    clock: Callable[[], datetime] = utcnow
 
     @classmethod
-    def build(cls, settings: Settings, db: Database | None = None) -> Services:
+    def build(
+        cls,
+        settings: Settings,
+        db: Database | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Services:
         """The services of `settings` (on `db` when given), not started yet: the lifespan
         starts the alert broker; nothing else needs starting."""
         return cls(
@@ -55,4 +69,5 @@ class Services:
                 broker=create_broker(settings.redis_url),
                 recheck_seconds=max(settings.alert_recheck_seconds, 0.1),
             ),
+            clock=clock,
         )

@@ -66,6 +66,10 @@ class LoginPayload:
     token: str | None = None
     viewer: ViewerType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+    retry_after_seconds: int | None = strawberry.field(
+        default=None,
+        description="With a TOO_MANY_ATTEMPTS error: seconds before a login may be tried again",
+    )
 
 
 @strawberry.input
@@ -74,7 +78,9 @@ class AddMemberInput:
     name: str
     role: Role
     password: str | None = strawberry.field(
-        default=None, description="Initial password; omitted = a one-time invite token is issued"
+        default=None,
+        description="For an email without an account: the password the invitation is accepted"
+        " with (never applied to an account that exists)",
     )
 
 
@@ -82,7 +88,9 @@ class AddMemberInput:
 class MemberPayload:
     user: UserType | None = None
     invite_token: str | None = strawberry.field(
-        default=None, description="One-time token for acceptInvite; shown once"
+        default=None,
+        description="One-time token for acceptInvite, for anyone not yet a member of the"
+        " practice (whether or not the email has an account); shown once",
     )
     errors: list[UserError] = strawberry.field(default_factory=list)
 

@@ -16,6 +16,7 @@ from schema.services import Services
 from settings import Settings
 from tests.api import Api
 from tests.asgi import Running, running
+from tests.configured_apps import client_of  # noqa: F401 - fixture
 from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
 from tests.factories import World, make_world
 from tests.live_server import live_server, own_database, redis_server  # noqa: F401 - fixtures
@@ -50,6 +51,9 @@ def settings(database_url: str, stripe_server: LocalStripe) -> Settings:  # noqa
         stripe_api_base=stripe_server.url,  # card payments go to an in-process localstripe
         # Tests reconcile when they mean to: a periodic run would settle what they hold open.
         reconcile_interval_seconds=0,
+        # Every test client speaks from 127.0.0.1: the per-address login throttle would soon
+        # refuse the whole suite (tests/test_login_throttle.py checks it with its own apps).
+        login_max_failures_per_address=1_000_000,
     )
 
 

@@ -158,6 +158,7 @@ def start_server(
         "--host=127.0.0.1",
         f"--port={port}",
         "--ws=websockets-sansio",
+        "--http=adapters.http_server:HeaderDeadlineProtocol",  # as `carebill serve` runs it
         "--log-level=warning",
         "--no-access-log",
     ]

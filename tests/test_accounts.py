@@ -291,7 +291,8 @@ async def test_removing_a_role_revokes_its_tokens_at_once_and_for_good(
         admin,
     )
     assert added["addMember"]["errors"] == []
-    assert added["addMember"]["inviteToken"] is None  # they already have a password
+    # No longer a member here: they are invited, and join again only by accepting.
+    assert added["addMember"]["inviteToken"]
     assert not await is_valid(api, as_provider)
 
 
@@ -385,9 +386,7 @@ async def test_removing_a_membership_that_does_not_exist(
     assert await snapshot(world.db, world.practice_id) == before
 
 
-async def test_a_new_client_is_assigned_with_the_id_add_member_returned(
-    api: Api, world: World
-) -> None:
+async def test_a_new_client_is_assigned_once_they_accept(api: Api, world: World) -> None:
     admin = await world.token(world.admin, Role.ADMIN)
     email = f"fresh-{world.practice_id}@example.test"
     added = (
@@ -395,7 +394,17 @@ async def test_a_new_client_is_assigned_with_the_id_add_member_returned(
             ADD_MEMBER, {"input": {"email": email, "name": "Fre", "role": "CLIENT"}}, admin
         )
     )["addMember"]
-    user_id = added["user"]["id"]
+    assert added["user"] is None
+    accepted = (
+        await api.data(
+            """mutation($token: String!, $password: String!) {
+              acceptInvite(inviteToken: $token, password: $password) {
+                viewer { user { id name } } errors { code } } }""",
+            {"token": added["inviteToken"], "password": "a good password"},
+        )
+    )["acceptInvite"]
+    user_id = accepted["viewer"]["user"]["id"]
+    assert accepted["viewer"]["user"]["name"] == "Fre"
     assigned = await api.data(
         """mutation($input: AssignClientInput!) { assignClient(input: $input) {
           user { id } errors { code } } }""",
@@ -486,8 +495,20 @@ async def test_add_member_with_an_initial_password(api: Api, world: World) -> No
             admin,
         )
     )["addMember"]
-    assert payload["inviteToken"] is None
-    assert payload["user"]["roles"] == ["PROVIDER"]
+    assert payload["user"] is None
+    invite = payload["inviteToken"]
+    # Not a member until they accept, with the password they were given.
+    assert await api.post(LOGIN, {"email": email, "password": "initial-pw"}) == {
+        "data": BAD_CREDENTIALS
+    }
+    wrong = (await api.data(ACCEPT_INVITE, {"token": invite, "password": "not-the-pw"}))[
+        "acceptInvite"
+    ]
+    assert [(e["code"], e["field"]) for e in wrong["errors"]] == [("VALIDATION", "password")]
+    joined = (await api.data(ACCEPT_INVITE, {"token": invite, "password": "initial-pw"}))[
+        "acceptInvite"
+    ]
+    assert joined["viewer"]["role"] == "PROVIDER"
     assert (await login(api, email, "initial-pw"))["viewer"]["role"] == "PROVIDER"
 
 
@@ -531,41 +552,53 @@ async def test_adding_a_role_twice_is_a_conflict(api: Api, world: World) -> None
     assert await snapshot(world.db, world.practice_id) == before
 
 
-async def test_a_person_of_another_practice_joins_with_their_own_password(
+async def test_a_person_of_another_practice_is_invited_and_joins_with_their_own_password(
     api: Api, world: World, other_world: World
 ) -> None:
-    """Adding an existing account gives it a role here; it issues no invite and never lets
-    this practice's admin set that person's password (which would open their other
-    practice to this admin)."""
+    """Adding an existing account of another practice is an invitation, answered exactly as
+    for an email without an account (with or without a password): this admin learns neither
+    that the account exists nor the name it goes by, never sets its password, and the person
+    joins only by accepting."""
     admin = await world.token(world.admin, Role.ADMIN)
     outsider = other_world.c1
     before = await snapshot(world.db, world.practice_id, other_world.practice_id)
-    refused = (
-        await api.data(
-            ADD_MEMBER,
-            {
-                "input": {
-                    "email": outsider.email,
-                    "name": "x",
-                    "role": "CLIENT",
-                    "password": "hijacked!",
-                }
-            },
-            admin,
-        )
-    )["addMember"]
-    assert refused["user"] is None
-    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("VALIDATION", "password")]
-    assert await snapshot(world.db, world.practice_id, other_world.practice_id) == before
+    answers = []
+    for email in (outsider.email, f"nobody-{world.practice_id}@example.test"):
+        for password in (None, "hijacked!"):
+            member = {"email": email, "name": "Typed Name", "role": "CLIENT"}
+            if password:
+                member["password"] = password
+            payload = (await api.data(ADD_MEMBER, {"input": member}, admin))["addMember"]
+            assert payload["inviteToken"]
+            answers.append({**payload, "inviteToken": "<one-time token>"})
+    assert answers == [{"user": None, "inviteToken": "<one-time token>", "errors": []}] * 4
+    # Nothing of either practice changed but the invitations; the account is untouched.
+    after = await snapshot(world.db, world.practice_id, other_world.practice_id)
+    assert len(after.pop("invitations")) == 2
+    after.pop("invitations:count")
+    before.pop("invitations")
+    before.pop("invitations:count")
+    assert after == before
+    assert await api.post(LOGIN, {"email": outsider.email, "password": "hijacked!"}) == {
+        "data": BAD_CREDENTIALS
+    }
+    there = (await login(api, outsider.email, PASSWORD))["viewer"]
+    assert there["roles"] == ["CLIENT"]  # of their own practice only, until they accept
+    clients = await api.data(
+        "{ clients(first: 100) { edges { node { name email } } } }", token=admin
+    )
+    assert outsider.email not in str(clients)  # (the factories' names repeat across worlds)
 
-    added = (
+    invite = (
         await api.data(
             ADD_MEMBER, {"input": {"email": outsider.email, "name": "x", "role": "CLIENT"}}, admin
         )
-    )["addMember"]
-    assert added["errors"] == []
-    assert added["inviteToken"] is None
-    assert added["user"]["name"] == outsider.name  # their account, unchanged
+    )["addMember"]["inviteToken"]
+    joined = (await api.data(ACCEPT_INVITE, {"token": invite, "password": PASSWORD}))[
+        "acceptInvite"
+    ]
+    assert joined["errors"] == []
+    assert joined["viewer"]["practice"] == {"id": gid("Practice", world.practice_id)}
     here = (await login(api, outsider.email, PASSWORD, "CLIENT"))["viewer"]
     assert here["role"] == "CLIENT"
 
@@ -573,8 +606,9 @@ async def test_a_person_of_another_practice_joins_with_their_own_password(
 async def test_an_admin_cannot_set_the_password_of_someone_invited_elsewhere(
     api: Api, world: World, other_world: World
 ) -> None:
-    """Invited by another practice and without a password yet, the person is not this admin's
-    to give a password to: they would then log in as them into the other practice."""
+    """Invited by another practice and without an account yet, the person is not this admin's
+    to give a password to: the answer is an invitation like any other, and no account exists
+    (nor any way into the other practice) until an invitation is accepted."""
     email = f"pending-{world.practice_id}@example.test"
     invited = (
         await api.data(
@@ -585,17 +619,20 @@ async def test_an_admin_cannot_set_the_password_of_someone_invited_elsewhere(
     )["addMember"]
     assert invited["inviteToken"]
     admin = await world.token(world.admin, Role.ADMIN)
-    before = await snapshot(world.db, world.practice_id, other_world.practice_id)
-    refused = (
+    before = await snapshot(world.db, other_world.practice_id)
+    payload = (
         await api.data(
             ADD_MEMBER,
             {"input": {"email": email, "name": "Pen", "role": "CLIENT", "password": "admin-set!"}},
             admin,
         )
     )["addMember"]
-    assert refused["user"] is None
-    assert [(e["code"], e["field"]) for e in refused["errors"]] == [("VALIDATION", "password")]
-    assert await snapshot(world.db, world.practice_id, other_world.practice_id) == before
+    assert payload["user"] is None
+    assert payload["errors"] == []
+    assert payload["inviteToken"]
+    after = await snapshot(world.db, other_world.practice_id)
+    after["invitations:count"] -= 1
+    assert after == before
     assert await api.post(LOGIN, {"email": email, "password": "admin-set!"}) == {
         "data": BAD_CREDENTIALS
     }

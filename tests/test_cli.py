@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from models import (
 )
 from models.enums import InvoiceStatus, Role, SalesTaxMode
 from resolvers.root import sdl
-from settings import Settings
+from settings import DEV_SECRET_KEY, Settings, SettingsError
 from tests.api import Api
 from tests.asgi import running
 from tests.databases import create_pg_database, drop_pg_database, sqlite_url
@@ -395,3 +396,39 @@ async def test_export_schema_prints_the_committed_schema(tmp_path: Path) -> None
     run = await carebill(sqlite_url(tmp_path), "export-schema", cwd=tmp_path)
     assert run.code == 0, run.err
     assert run.out == sdl()
+
+
+async def test_seed_demo_refuses_to_run_in_production(fresh_url: str, tmp_path: Path) -> None:
+    production = {"CAREBILL_ENV": "production", "CAREBILL_SECRET_KEY": secrets.token_urlsafe(32)}
+    assert (await carebill(fresh_url, "migrate", cwd=tmp_path, **production)).code == 0
+    run = await carebill(fresh_url, "seed-demo", cwd=tmp_path, **production)
+    assert run.code == 2
+    assert run.err == (
+        "carebill: seed-demo loads demo users with a published password;"
+        " it does not run in production\n"
+    )
+    assert set((await counts(fresh_url)).values()) == {0}
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        (DEV_SECRET_KEY, "the published development key"),
+        ("short-but-random-Zq8", "at least 32 random characters"),
+        ("a" * 64, "at least 32 random characters"),
+        ("abababababababababababababababababab", "at least 32 random characters"),
+    ],
+)
+async def test_production_refuses_a_weak_secret_key(tmp_path: Path, key: str, why: str) -> None:
+    run = await carebill(
+        sqlite_url(tmp_path),
+        "migrate",
+        cwd=tmp_path,
+        CAREBILL_ENV="production",
+        CAREBILL_SECRET_KEY=key,
+    )
+    assert run.code == 2
+    assert why in run.err
+    assert "Traceback" not in run.err
+    with pytest.raises(SettingsError, match=why):
+        Settings(env="production", secret_key=key)

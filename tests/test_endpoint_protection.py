@@ -75,7 +75,12 @@ async def test_query_depth_is_limited_and_configurable(
     assert "data" not in body or body["data"] is None
     (error,) = body["errors"]
     assert "exceeds maximum operation depth of 10" in error["message"]
-    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX"}
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "depth",
+        "maximum": 10,
+        "value": 11,
+    }
 
     shallow = await client_of(max_query_depth=3)
     response = await shallow.post(

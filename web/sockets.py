@@ -50,7 +50,22 @@ class SocketAuthenticator(Protocol):
         AuthenticationUnavailable when that cannot be told now."""
 
 
+def _is_message(message: object) -> bool:
+    """A protocol message: a JSON object with a string `type`. Strawberry's handlers raise
+    inside on anything else (`[]`, `5`): a logged traceback and a dropped socket."""
+    return isinstance(message, dict) and isinstance(message.get("type"), str)
+
+
+NOT_A_MESSAGE = "WebSocket message must be a JSON object"
+
+
 class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    async def handle_message(self, message: Any) -> None:
+        if not _is_message(message):
+            await self.handle_invalid_message(NOT_A_MESSAGE)  # closes with 4400
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: TransportInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -59,6 +74,12 @@ class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
 
 
 class LegacySocketHandler(BaseGraphQLWSHandler[Any, None]):
+    async def handle_message(self, message: Any) -> None:
+        if not _is_message(message):
+            await self.websocket.close(code=4400, reason=NOT_A_MESSAGE)
+            return
+        await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         """Refuse a bad token with 4403 (as graphql-transport-ws does), not with strawberry's
         1011, which clients read as a server error and retry."""

@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'PAYMENT_DECLINED'
   | 'PROCESSOR_UNAVAILABLE'
+  | 'TOO_MANY_ATTEMPTS'
   | 'VALIDATION';
 
 export type InvoiceStatus =

@@ -1,0 +1,124 @@
+"""The query limits, checked before graphql-core's standard validation: one linear pass over
+the document (`schema.query_cost`) refuses documents too deep, too aliased, too large once
+fragments are expanded, or too costly, with a top-level `QUERY_TOO_COMPLEX` error naming the
+limit. Only documents within every limit reach the standard rules, some of which
+(OverlappingFieldsCanBeMerged) take time quadratic in the expanded size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from schema.pagination import DEFAULT_PAGE_SIZE
+from schema.query_cost import Analysis, CostModel, analyse
+from settings import Settings
+
+TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    max_depth: int
+    max_aliases: int
+    max_fields: int
+    max_cost: int
+    max_duplicates: int
+    cost_model: CostModel
+
+
+def query_limits(settings: Settings) -> QueryLimits:
+    return QueryLimits(
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_fields=settings.max_query_fields,
+        max_cost=settings.max_query_cost,
+        max_duplicates=settings.max_duplicate_fields,
+        cost_model=CostModel(
+            default_page_size=min(DEFAULT_PAGE_SIZE, settings.max_page_size),
+            max_page_size=settings.max_page_size,
+            nominal_list_size=settings.nominal_list_size,
+        ),
+    )
+
+
+def too_complex(message: str, limit: str, maximum: int, value: int) -> GraphQLError:
+    return GraphQLError(
+        message,
+        extensions={"code": TOO_COMPLEX, "limit": limit, "maximum": maximum, "value": value},
+    )
+
+
+def refusal(analysis: Analysis, limits: QueryLimits) -> GraphQLError | None:
+    """The first limit the analysed document exceeds, as the error the client gets."""
+    if analysis.fields > limits.max_fields:
+        return too_complex(
+            f"The query selects {analysis.fields} fields once its fragments are expanded,"
+            f" more than the limit of {limits.max_fields}",
+            "fields",
+            limits.max_fields,
+            analysis.fields,
+        )
+    if analysis.duplicates > limits.max_duplicates:
+        return too_complex(
+            f"The query selects one field {analysis.duplicates} times in one place, more than"
+            f" the limit of {limits.max_duplicates}",
+            "duplicates",
+            limits.max_duplicates,
+            analysis.duplicates,
+        )
+    if analysis.depth > limits.max_depth:
+        return too_complex(
+            f"The query exceeds maximum operation depth of {limits.max_depth}"
+            f" (its depth is {analysis.depth})",
+            "depth",
+            limits.max_depth,
+            analysis.depth,
+        )
+    if analysis.aliases > limits.max_aliases:
+        return too_complex(
+            f"{analysis.aliases} aliases found. Allowed: {limits.max_aliases}",
+            "aliases",
+            limits.max_aliases,
+            analysis.aliases,
+        )
+    if analysis.cost > limits.max_cost:
+        return too_complex(
+            f"The query's cost is {analysis.cost}, more than the limit of {limits.max_cost}"
+            " (each field costs 1, multiplied by the page size of every list around it)",
+            "cost",
+            limits.max_cost,
+            analysis.cost,
+        )
+    return None
+
+
+class QueryGuard(SchemaExtension):
+    """Refuses a document over a limit before the standard validation rules see it."""
+
+    def __init__(self, *, limits: QueryLimits) -> None:
+        self.limits = limits
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        if document is not None and context.pre_execution_errors is None:
+            try:
+                analysis = analyse(
+                    document, context.schema._schema, self.limits.cost_model, context.variables
+                )
+            except RecursionError:
+                error: GraphQLError | None = too_complex(
+                    "The query nests deeper than the server can analyse",
+                    "depth",
+                    self.limits.max_depth,
+                    self.limits.max_depth + 1,
+                )
+            else:
+                error = refusal(analysis, self.limits)
+            if error is not None:
+                # Set before the standard validation runs, these errors stand in for its own.
+                context.pre_execution_errors = [error]
+        yield
