@@ -17,6 +17,7 @@ from models.enums import Role
 from settings import Settings
 from tests.api import Api
 from tests.asgi import running
+from tests.conftest import TEST_SECRET_KEY
 from tests.factories import World
 from web.cors import OriginPolicy
 
@@ -141,7 +142,7 @@ def test_websockets_follow_the_same_policy() -> None:
     listed = OriginPolicy.of(Settings(allowed_origins=("https://app.example.test",)))
     assert listed.allows("https://app.example.test")
     assert not listed.allows("http://localhost:5173")
-    production = OriginPolicy.of(Settings(env="production", secret_key="x" * 32))
+    production = OriginPolicy.of(Settings(env="production", secret_key=TEST_SECRET_KEY))
     assert not production.allows("http://localhost:5173")
     with pytest.raises(ValueError, match="Invalid origin"):
         OriginPolicy.of(Settings(allowed_origins=("https://app.example.test/path",)))
