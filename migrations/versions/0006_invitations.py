@@ -1,7 +1,7 @@
 """invitations: adding a person to a practice is an invitation they accept
 
-Revision ID: 0004_invitations
-Revises: 0003_login_throttle
+Revision ID: 0006_invitations
+Revises: 0005_login_throttle
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_invitations"
-down_revision: str | None = "0003_login_throttle"
+revision: str = "0006_invitations"
+down_revision: str | None = "0005_login_throttle"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

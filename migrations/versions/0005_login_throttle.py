@@ -1,7 +1,7 @@
 """login throttle: failed logins per account and per client address
 
-Revision ID: 0003_login_throttle
-Revises: 0002_notifications
+Revision ID: 0005_login_throttle
+Revises: 0004_idempotency_per_practice
 """
 
 from collections.abc import Sequence
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0003_login_throttle"
-down_revision: str | None = "0002_notifications"
+revision: str = "0005_login_throttle"
+down_revision: str | None = "0004_idempotency_per_practice"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
