@@ -408,7 +408,9 @@ async def test_logout_ends_that_tokens_subscriptions_only(
 
 async def test_dropped_connections_are_cleaned_up(live_server: LiveServer, world: World) -> None:
     token = await world.token(world.c1, "CLIENT")
-    await wait_for_subscribers(live_server, at_most=0)
+    # The server is shared with earlier tests: a socket one of them left behind may only be
+    # noticed at the next keep-alive ping (15 s), so the precondition gets a longer wait.
+    await wait_for_subscribers(live_server, at_most=0, within=60)
     sockets = []
     for _ in range(3):
         socket = await GraphQLSocket.authenticated(live_server, token)
