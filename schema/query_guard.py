@@ -53,45 +53,44 @@ def too_complex(message: str, limit: str, maximum: int, value: int) -> GraphQLEr
 
 def refusal(analysis: Analysis, limits: QueryLimits) -> GraphQLError | None:
     """The first limit the analysed document exceeds, as the error the client gets."""
-    if analysis.fields > limits.max_fields:
-        return too_complex(
-            f"The query selects {analysis.fields} fields once its fragments are expanded,"
-            f" more than the limit of {limits.max_fields}",
+    checks = (
+        (
             "fields",
-            limits.max_fields,
             analysis.fields,
-        )
-    if analysis.duplicates > limits.max_duplicates:
-        return too_complex(
-            f"The query selects one field {analysis.duplicates} times in one place, more than"
-            f" the limit of {limits.max_duplicates}",
+            limits.max_fields,
+            "The query selects {value} fields once its fragments are expanded,"
+            " more than the limit of {limit}",
+        ),
+        (
             "duplicates",
-            limits.max_duplicates,
             analysis.duplicates,
-        )
-    if analysis.depth > limits.max_depth:
-        return too_complex(
-            f"The query exceeds maximum operation depth of {limits.max_depth}"
-            f" (its depth is {analysis.depth})",
+            limits.max_duplicates,
+            "The query selects one field {value} times in one place, more than"
+            " the limit of {limit}",
+        ),
+        (
             "depth",
-            limits.max_depth,
             analysis.depth,
-        )
-    if analysis.aliases > limits.max_aliases:
-        return too_complex(
-            f"{analysis.aliases} aliases found. Allowed: {limits.max_aliases}",
+            limits.max_depth,
+            "The query exceeds maximum operation depth of {limit} (its depth is {value})",
+        ),
+        (
             "aliases",
-            limits.max_aliases,
             analysis.aliases,
-        )
-    if analysis.cost > limits.max_cost:
-        return too_complex(
-            f"The query's cost is {analysis.cost}, more than the limit of {limits.max_cost}"
-            " (each field costs 1, multiplied by the page size of every list around it)",
+            limits.max_aliases,
+            "{value} aliases found. Allowed: {limit}",
+        ),
+        (
             "cost",
-            limits.max_cost,
             analysis.cost,
-        )
+            limits.max_cost,
+            "The query's cost is {value}, more than the limit of {limit}"
+            " (each field costs 1, multiplied by the page size of every list around it)",
+        ),
+    )
+    for name, value, limit, message in checks:
+        if value > limit:
+            return too_complex(message.format(value=value, limit=limit), name, limit, value)
     return None
 
 
