@@ -36,7 +36,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import strawberry.schema.schema as strawberry_steps
 from sqlalchemy import text
@@ -46,13 +45,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.database import Database
 from adapters.passwords import hash_password, verify_password
 from app import create_app
-from bench.common import SECRET, StatementCounter, Tally, database, nearest_rank
+from bench.common import (
+    SECRET,
+    StatementCounter,
+    Tally,
+    cpu_seconds,
+    database,
+    descendants,
+    machine_ticks,
+    nearest_rank,
+    pg_sessions,
+    stop,
+)
 from models.base import utcnow
 from schema.node import encode_id
 from schema.services import Services
 from settings import Settings
 from tests.asgi import running
-from tests.databases import PG_ADMIN_DSN
 from tests.factories import (
     PASSWORD,
     InvoiceSpec,
@@ -381,38 +390,6 @@ def argon2_cost(runs: int = 5) -> dict[str, float]:
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
-def cpu_seconds(pids: list[int]) -> dict[int, float]:
-    """User + system CPU of each live process of `pids`."""
-    ticks, found = os.sysconf("SC_CLK_TCK"), {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return found
-
-
-def machine_ticks() -> tuple[int, int, int]:
-    """(all, idle + iowait, steal) CPU ticks of the machine so far (/proc/stat)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(values), values[3] + values[4], values[7]
-
-
-def descendants(pid: int) -> list[int]:
-    found, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = [int(c) for c in (task / "children").read_text().split()]
-                found += children
-                pending += children
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-    return found
-
-
 def start_process(settings: Settings, arguments: list[str], workers: int) -> LiveServer:
     """`python -m <arguments> --port=<a free port>` serving `settings`' database, once its
     `workers` processes have each logged that the application started."""
@@ -472,22 +449,6 @@ def servers(workers: list[int], gc_freeze: bool) -> list[Server]:
     return found
 
 
-def stop(server: LiveServer, *, keep_log: bool = False) -> None:
-    """Stops the server, then any of its worker processes still alive (ours, by pid); removes
-    its log unless asked to keep it."""
-    children = descendants(server.process.pid)
-    server.stop()
-    for pid in children:
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
-            continue
-    if keep_log:
-        print(f"server log: {server.log_path}", file=sys.stderr)
-    else:
-        server.log_path.unlink(missing_ok=True)
-
-
 @dataclass
 class Run:
     scenario: str
@@ -526,21 +487,6 @@ class Run:
                 for c in sorted(self.server_cpu.values(), reverse=True)[: self.workers]
             ],
         }
-
-
-async def pg_sessions(url: str) -> int | None:
-    """How many sessions PostgreSQL has opened to the database of `url` so far."""
-    if not url.startswith("postgresql"):
-        return None
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
-    try:
-        await conn.execute("SELECT pg_stat_clear_snapshot()")
-        count = await conn.fetchval(
-            "SELECT sessions FROM pg_stat_database WHERE datname = $1", url.rsplit("/", 1)[1]
-        )
-    finally:
-        await conn.close()
-    return int(count)
 
 
 async def drive(

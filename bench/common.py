@@ -3,8 +3,13 @@ counter of the SQL statements run on behalf of one request."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import os
+import socket
+import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -12,10 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.databases import create_pg_database, drop_pg_database, migrate, sqlite_url
+from tests.databases import (
+    PG_ADMIN_DSN,
+    create_pg_database,
+    drop_pg_database,
+    migrate,
+    sqlite_url,
+)
+from tests.live_server import LiveServer
 
 SECRET = "bench-secret-key-0123456789abcdef"
 
@@ -26,20 +39,122 @@ def nearest_rank(values: list[float], fraction: float) -> float:
 
 
 @asynccontextmanager
-async def database(kind: str, tmp: Path) -> AsyncIterator[str]:
-    """The URL of a fresh migrated database: a PostgreSQL database dropped at exit, or a SQLite
-    file in `tmp`."""
+async def database(kind: str, tmp: Path, *, prefix: str | None = None) -> AsyncIterator[str]:
+    """The URL of a fresh migrated database: a PostgreSQL database dropped at exit (named
+    `prefix` + a random tail when given, else as the tests name theirs), or a SQLite file in
+    `tmp`."""
     if kind == "sqlite":
         url = sqlite_url(tmp)
         await migrate(url)
         yield url
         return
-    url, name = await create_pg_database()
+    if prefix is None:
+        url, name = await create_pg_database()
+    else:
+        name = f"{prefix}{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+        url = f"{base}/{name}"
     try:
         await migrate(url)
         yield url
     finally:
         await drop_pg_database(name)
+
+
+# --- processes: their CPU, their children, the machine, PostgreSQL's sessions --------------------
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU of each live process of `pids`."""
+    ticks, found = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return found
+
+
+def machine_ticks() -> tuple[int, int, int]:
+    """(all, idle + iowait, steal) CPU ticks of the machine so far (/proc/stat)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(values), values[3] + values[4], values[7]
+
+
+def descendants(pid: int) -> list[int]:
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                pending += children
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def stop(server: LiveServer, *, keep_log: bool = False) -> None:
+    """Stops the server, then any of its worker processes still alive (ours, by pid); removes
+    its log unless asked to keep it."""
+    children = descendants(server.process.pid)
+    server.stop()
+    for pid in children:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            continue
+    if keep_log:
+        print(f"server log: {server.log_path}", file=sys.stderr)
+    else:
+        server.log_path.unlink(missing_ok=True)
+
+
+async def pg_sessions(url: str) -> int | None:
+    """How many sessions PostgreSQL has opened to the database of `url` so far."""
+    if not url.startswith("postgresql"):
+        return None
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        count = await conn.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = $1", url.rsplit("/", 1)[1]
+        )
+    finally:
+        await conn.close()
+    return int(count)
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def wait_until_idle(pids: list[int], *, quiet: float = 0.2, within: float = 30) -> None:
+    """Waits until `pids` together use less than a tenth of `quiet` seconds of CPU in `quiet`
+    seconds (a server that finished its last requests and its clean-up), or `within` passed."""
+    deadline = time.monotonic() + within
+    before = sum(cpu_seconds(pids).values())
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet)
+        now = sum(cpu_seconds(pids).values())
+        if now - before < quiet / 10:
+            return
+        before = now
+
+
+# --- statements ---------------------------------------------------------------------------------
 
 
 @dataclass

@@ -132,10 +132,15 @@ class LiveServer:
 
 
 def start_server(
-    settings: Settings, *, redis_url: str | None = None, env: dict[str, str] | None = None
+    settings: Settings,
+    *,
+    redis_url: str | None = None,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> LiveServer:
-    """A uvicorn process on a free port serving `settings`' database, ready (/healthz)."""
-    port = free_port()
+    """A uvicorn process on `port` (default: a free one) serving `settings`' database, ready
+    (/healthz)."""
+    port = port or free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CAREBILL_")}
     environ.update(
         CAREBILL_DATABASE_URL=settings.database_url,

@@ -1,0 +1,1 @@
+"""The baselines bench/compare.py measures CareBill against (see bench/README.md)."""
