@@ -117,18 +117,22 @@ def stop(server: LiveServer, *, keep_log: bool = False) -> None:
         server.log_path.unlink(missing_ok=True)
 
 
-async def pg_sessions(url: str) -> int | None:
-    """How many sessions PostgreSQL has opened to the database of `url` so far."""
+async def pg_sessions(url: str, conn: asyncpg.Connection | None = None) -> int | None:
+    """How many sessions PostgreSQL has opened to the database of `url` so far (asked over
+    `conn` when given, else over a connection of its own)."""
     if not url.startswith("postgresql"):
         return None
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
+    own = conn is None
+    if conn is None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=10)
     try:
         await conn.execute("SELECT pg_stat_clear_snapshot()")
         count = await conn.fetchval(
             "SELECT sessions FROM pg_stat_database WHERE datname = $1", url.rsplit("/", 1)[1]
         )
     finally:
-        await conn.close()
+        if own:
+            await conn.close()
     return int(count)
 
 

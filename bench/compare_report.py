@@ -24,6 +24,8 @@ def _row(result: dict[str, Any], case: dict[str, Any], name: str, summary: dict[
             f" > {result['max_wait_seconds']:g} s | | | | {statements} | | |"
         )
     skipped = f" ({summary['skipped']} rounds not run)" if summary["skipped"] else ""
+    if summary["failures"]:
+        skipped += f" ({summary['failures']} failed: {summary['first_failure'][:60]})"
     return (
         f"| {summary['rps']} ({summary['rps_min']}–{summary['rps_max']}){skipped}"
         f" | {summary['cpu_ms']} | {summary['p50_ms']} | {summary['p99_ms']} | {statements}"

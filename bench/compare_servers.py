@@ -39,6 +39,7 @@ class Contender:
     name: str
     live: LiveServer
     version: str = ""
+    keep_log: bool = False  # kept when it gave answers that were not data
 
     @property
     def url(self) -> str:
@@ -170,4 +171,4 @@ def started(settings: Settings, *, postgraphile: bool) -> Iterator[Lineup]:
     finally:
         failed = sys.exc_info()[0] is not None
         for contender in contenders:
-            stop(contender.live, keep_log=failed)
+            stop(contender.live, keep_log=failed or contender.keep_log)
