@@ -1,5 +1,6 @@
-"""What the benchmarks share: their secret key, percentiles, a fresh migrated database, and a
-counter of the SQL statements run on behalf of one request."""
+"""What the benchmarks share: their secret key, percentiles, a fresh migrated database, the CPU
+of server processes and their children (/proc), PostgreSQL's session count, and a counter of
+the SQL statements run on behalf of one request."""
 
 from __future__ import annotations
 
