@@ -3,7 +3,9 @@ key from the same user in the same practice returns the first result; the same k
 input is a CONFLICT. Keys belong to a practice: one person working in two practices who sends
 the same key and input in each gets two results, never the other practice's.
 Checked (`replayed`) and written (`remember`) inside the mutation's own transaction, after its
-row lock, so a refused request does not burn its key."""
+row lock, so a refused request does not burn its key. A mutation that knows its invoice before
+it changes anything does both in one statement (`claimed`): the key is written first, and a
+refusal afterwards rolls it back with the rest."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Insert, Integer, Select, String, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -66,29 +69,79 @@ def claim_of(
     return Claim(viewer.practice_id, viewer.user_id, operation, key, fingerprint(payload))
 
 
+def key_of(claim: Claim) -> Select[str, int | None]:
+    """The first request's hash and invoice id under the claim's key."""
+    return select(IdempotencyKey.request_hash, IdempotencyKey.invoice_id).where(
+        IdempotencyKey.practice_id == claim.practice_id,
+        IdempotencyKey.user_id == claim.user_id,
+        IdempotencyKey.operation == claim.operation,
+        IdempotencyKey.key == claim.key,
+    )
+
+
 async def replayed(session: AsyncSession, claim: Claim | None) -> int | None:
     """The invoice id of the first request with this key, or None when the key is new."""
     if claim is None:
         return None
-    row = (
-        await session.execute(
-            select(IdempotencyKey).where(
-                IdempotencyKey.practice_id == claim.practice_id,
-                IdempotencyKey.user_id == claim.user_id,
-                IdempotencyKey.operation == claim.operation,
-                IdempotencyKey.key == claim.key,
-            )
-        )
-    ).scalar_one_or_none()
+    row = (await session.execute(key_of(claim))).one_or_none()
     if row is None:
         return None
-    if row.request_hash != claim.request_hash:
+    return first_result(claim, row.request_hash, row.invoice_id)
+
+
+def first_result(claim: Claim, request_hash: str, invoice_id: int | None) -> int | None:
+    """The invoice id of the key's first request, which had `request_hash`: CONFLICT when that
+    request had other input."""
+    if request_hash != claim.request_hash:
         raise DomainError(
             ErrorCode.CONFLICT,
             "this idempotencyKey was already used with different input",
             "idempotencyKey",
         )
-    return row.invoice_id
+    return invoice_id
+
+
+_UNIQUE = ["practice_id", "user_id", "operation", "key"]
+
+
+def _insert_new_key(dialect: str, claim: Claim, invoice_id: int) -> Insert:
+    """INSERT of the key that does nothing when the key is there already (both backends spell
+    it ON CONFLICT DO NOTHING), returning the id of a row it wrote."""
+    table = IdempotencyKey.metadata.tables[IdempotencyKey.__tablename__]
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return (
+        statement.values(
+            practice_id=claim.practice_id,
+            user_id=claim.user_id,
+            operation=claim.operation,
+            key=claim.key,
+            request_hash=claim.request_hash,
+            invoice_id=invoice_id,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=_UNIQUE)
+        .returning(table.c.id)
+    )
+
+
+async def is_first(session: AsyncSession, claim: Claim | None, invoice_id: int) -> bool:
+    """`replayed` and `remember` in one statement for a change of `invoice_id`, whose row the
+    caller has locked: True when this is the key's first request (the key is now written, in
+    the caller's transaction; also without a key), False for a replay (CONFLICT for a replay
+    with other input).
+
+    A concurrent transaction that wrote the same key first makes the INSERT wait for it (the
+    unique index); once it committed, the key is found as a replay, as by `replayed`."""
+    if claim is None:
+        return True
+    dialect = session.get_bind().dialect.name
+    if (await session.execute(_insert_new_key(dialect, claim, invoice_id))).first() is not None:
+        return True
+    row = (await session.execute(key_of(claim))).one_or_none()
+    if row is None:  # deleted between the two statements
+        raise DomainError(ErrorCode.CONFLICT, "this idempotencyKey is in use; retry")
+    first_result(claim, row.request_hash, row.invoice_id)
+    return False
 
 
 def remember(session: AsyncSession, claim: Claim | None, invoice_id: int) -> None:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, exists, false
 
 from models.enums import Role
 from models.errors import DomainError, ErrorCode, forbidden, not_found
@@ -83,37 +82,35 @@ def can(viewer: Viewer, invoice: Invoice, amounts: Amounts, operation: Operation
     return may_perform(viewer, invoice, operation) and refusal(operation, amounts) is None
 
 
-async def check_may_invoice(
-    session: AsyncSession, viewer: Viewer, practice: Practice, client_id: int | None
-) -> None:
+def invoicing_conditions(
+    viewer: Viewer, practice_id: int, client_id: int | None
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """What `check_may_invoice` asks the database, as two SQL booleans: is the viewer assigned
+    to the practice's Client Billing service, and is `client_id` one of their own clients."""
+    assigned = exists().where(
+        ClientBillingProvider.practice_id == practice_id,
+        ClientBillingProvider.user_id == viewer.user_id,
+    )
+    if client_id is None:
+        return assigned, false()
+    own_client = exists().where(
+        ProviderClient.practice_id == practice_id,
+        ProviderClient.provider_id == viewer.user_id,
+        ProviderClient.client_id == client_id,
+        visible_client(viewer, ProviderClient.client_id),
+    )
+    return assigned, own_client
+
+
+def check_may_invoice(practice: Practice, *, assigned: bool, own_client: bool) -> None:
     """A PROVIDER (`SEND_INVOICES`) invoices through the practice's enabled Client Billing
-    service, when assigned to it, and only their own clients."""
+    service, when assigned to it, and only their own clients: the refusal, from the answers
+    to `invoicing_conditions` (models/sending.py asks them with the send's other questions)."""
     if not practice.client_billing_enabled:
         raise DomainError(
             ErrorCode.NOT_CONFIGURED, "Client Billing is not enabled in this practice"
         )
-    assigned = (
-        await session.execute(
-            select(ClientBillingProvider.id).where(
-                ClientBillingProvider.practice_id == practice.id,
-                ClientBillingProvider.user_id == viewer.user_id,
-            )
-        )
-    ).first()
-    if assigned is None:
+    if not assigned:
         raise forbidden("you are not assigned to the Client Billing service")
-    own_client = (
-        client_id is not None
-        and (
-            await session.execute(
-                select(ProviderClient.id).where(
-                    ProviderClient.practice_id == practice.id,
-                    ProviderClient.provider_id == viewer.user_id,
-                    ProviderClient.client_id == client_id,
-                    visible_client(viewer, ProviderClient.client_id),
-                )
-            )
-        ).first()
-    )
     if not own_client:
         raise not_found("client", "clientId")

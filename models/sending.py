@@ -1,20 +1,52 @@
 """Sending an invoice: validation, the frozen sales tax, the practice's next number, and the
-SENT history event with its alert — all in `send_invoice`, the one call that sends."""
+SENT history event with its alert — all in `send_invoice`, the one call that sends; and what a
+send asks the database first (`replay_or_check`: its idempotency key, who may send to whom)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import InvoiceStatus
 from models.errors import validation
+from models.idempotency import Claim, IdempotencyKey, first_result, key_of
 from models.invoice import Invoice
 from models.money import MAX_INPUT_AMOUNT
+from models.permissions import check_may_invoice, invoicing_conditions
 from models.practice import Practice
+from models.scope import Viewer
 from models.tax import apply_sales_tax
 
 MAX_DESCRIPTION_LENGTH = 1000
+
+
+async def replay_or_check(
+    session: AsyncSession,
+    viewer: Viewer,
+    practice: Practice,
+    client_id: int | None,
+    claim: Claim | None,
+) -> int | None:
+    """After the practice's row lock, in one statement: the invoice id of the first send under
+    `claim`'s key (a replay is not checked again; CONFLICT for other input), or None once the
+    viewer may send to `client_id` (`check_may_invoice`'s refusal otherwise)."""
+    assigned, own_client = invoicing_conditions(viewer, practice.id, client_id)
+    columns = [assigned.label("assigned"), own_client.label("own_client")]
+    if claim is not None:
+        first = key_of(claim)
+        columns += [
+            first.with_only_columns(IdempotencyKey.request_hash).scalar_subquery().label("hash"),
+            first.with_only_columns(IdempotencyKey.invoice_id).scalar_subquery().label("first"),
+        ]
+    found = (await session.execute(select(*columns))).one()
+    if claim is not None and found.hash is not None:
+        invoice_id = first_result(claim, found.hash, found.first)
+        assert invoice_id is not None, "a send's key names its invoice"
+        return invoice_id
+    check_may_invoice(practice, assigned=bool(found.assigned), own_client=bool(found.own_client))
+    return None
 
 
 async def send_invoice(

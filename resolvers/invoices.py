@@ -2,7 +2,11 @@
 
 Each runs in one writing transaction that locks the row it changes (the practice row for a
 send, which also numbers invoices gap-free; the invoice row otherwise), checks who may act,
-then lets the domain (models/invoice.py) decide whether the change is allowed now."""
+then lets the domain (models/invoice.py) decide whether the change is allowed now.
+
+The payload is built from the rows the transaction just wrote: the request's payment and
+refund loaders are given the changed invoice's rows (`_written`), so answering `amountDue` or
+`payments` reads nothing again."""
 
 from __future__ import annotations
 
@@ -19,10 +23,11 @@ from models import Invoice, Practice
 from models.base import utcnow
 from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode, validation
-from models.idempotency import Claim, claim_of, remember, replayed
+from models.idempotency import Claim, claim_of, is_first, remember
 from models.invoice import Operation
-from models.permissions import check_may_invoice, check_may_perform
+from models.permissions import check_may_perform
 from models.scope import Viewer
+from models.sending import replay_or_check
 from models.sending import send_invoice as send
 from schema.context import Info, viewer_of
 from schema.invoices import (
@@ -57,12 +62,22 @@ async def change_invoice(
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, invoice_id)
-            if await replayed(session, claim) is None:
+            if await is_first(session, claim, invoice.id):
                 check_may_perform(viewer, invoice, operation)
                 await apply(session, invoice, viewer)
-                remember(session, claim, invoice.id)
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
+    return _written(info, invoice)
+
+
+def _written(info: Info, invoice: Invoice) -> InvoicePayload:
+    """The payload of `invoice` as its transaction left it (payments and refunds loaded): the
+    request's loaders take its rows, replacing what an earlier root field of the same
+    operation may have read before this change, and forget its history."""
+    loaders = info.context.loaders
+    loaders.payments.clear(invoice.id).prime(invoice.id, list(invoice.payments))
+    loaders.refunds.clear(invoice.id).prime(invoice.id, list(invoice.refunds))
+    loaders.events.clear(invoice.id)
     return InvoicePayload(invoice=InvoiceType(row=invoice))
 
 
@@ -89,28 +104,28 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
                     select(Practice).where(Practice.id == viewer.practice_id).with_for_update()
                 )
             ).scalar_one()
-            first = await replayed(session, claim)
+            first = await replay_or_check(session, viewer, practice, client_id, claim)
             if first is not None:
-                invoice = await session.get_one(Invoice, first)
-            else:
-                await check_may_invoice(session, viewer, practice, client_id)
-                assert client_id is not None
-                now = utcnow()
-                invoice = await send(
-                    session,
-                    practice,
-                    provider_id=viewer.user_id,
-                    client_id=client_id,
-                    description=input.description,
-                    amount=input.amount,
-                    due_date=input.due_date,
-                    today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
-                    now=now,
-                )
-                remember(session, claim, invoice.id)
+                # A replay: the first result as it is now, read by the loaders.
+                replay = await session.get_one(Invoice, first)
+                return InvoicePayload(invoice=InvoiceType(row=replay))
+            assert client_id is not None
+            now = utcnow()
+            invoice = await send(
+                session,
+                practice,
+                provider_id=viewer.user_id,
+                client_id=client_id,
+                description=input.description,
+                amount=input.amount,
+                due_date=input.due_date,
+                today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
+                now=now,
+            )
+            remember(session, claim, invoice.id)
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
-    return InvoicePayload(invoice=InvoiceType(row=invoice))
+    return _written(info, invoice)
 
 
 async def record_payment(info: Info, input: RecordPaymentInput) -> InvoicePayload:
