@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.enums import InvoiceStatus
@@ -20,6 +20,21 @@ from models.scope import Viewer
 from models.tax import apply_sales_tax
 
 MAX_DESCRIPTION_LENGTH = 1000
+
+
+async def lock_for_sending(session: AsyncSession, practice_id: int) -> Practice:
+    """The practice, its row locked for this transaction and its next invoice number drawn,
+    in one statement (UPDATE … RETURNING): `last_invoice_number` is the number of the invoice
+    about to be sent (`send_invoice(..., number=...)`). The row lock serialises sends, so
+    numbers stay gap-free as long as a transaction that sends nothing after all (a refusal, a
+    replay) rolls back."""
+    drawn = (
+        update(Practice)
+        .where(Practice.id == practice_id)
+        .values(last_invoice_number=Practice.last_invoice_number + 1)
+        .returning(Practice)
+    )
+    return (await session.execute(drawn)).scalar_one()
 
 
 async def replay_or_check(
@@ -60,9 +75,11 @@ async def send_invoice(
     due_date: date | None,
     today: date,
     now: datetime,
+    number: int | None = None,
 ) -> Invoice:
     """Send a new invoice of `practice`, whose row the caller has locked: the invoice, its SENT
-    history event and its INVOICE_SENT alert, in the caller's transaction."""
+    history event and its INVOICE_SENT alert, in the caller's transaction. Its `number` is the
+    one `lock_for_sending` drew, or (None) the next after the practice's last, counted here."""
     invoice = build_invoice(
         practice,
         provider_id=provider_id,
@@ -72,6 +89,7 @@ async def send_invoice(
         due_date=due_date,
         today=today,
         now=now,
+        number=number,
     )
     session.add(invoice)
     await session.flush()  # its id, which the event and the alert name
@@ -89,9 +107,11 @@ def build_invoice(
     due_date: date | None,
     today: date,
     now: datetime,
+    number: int | None = None,
 ) -> Invoice:
-    """A new UNPAID invoice with the next number of `practice`, not sent yet (no history, no
-    alert: `send_invoice` sends it; the tests' bulk fixtures build report volumes with this).
+    """A new UNPAID invoice with the next number of `practice` (or `number`, drawn already by
+    `lock_for_sending`), not sent yet (no history, no alert: `send_invoice` sends it; the
+    tests' bulk fixtures build report volumes with this).
 
     `today` is the date in the practice's time zone (a due date may be today, not earlier).
     """
@@ -113,10 +133,12 @@ def build_invoice(
             f"minor units, above the largest one charge can take ({MAX_INPUT_AMOUNT})",
             "amount",
         )
-    practice.last_invoice_number += 1
+    if number is None:
+        practice.last_invoice_number += 1
+        number = practice.last_invoice_number
     return Invoice(
         practice_id=practice.id,
-        number=practice.last_invoice_number,
+        number=number,
         client_id=client_id,
         provider_id=provider_id,
         description=text,

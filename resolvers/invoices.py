@@ -14,12 +14,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import Invoice, Practice
+from models import Invoice
 from models.base import utcnow
 from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode, validation
@@ -27,7 +26,7 @@ from models.idempotency import Claim, claim_of, is_first, remember
 from models.invoice import Operation
 from models.permissions import check_may_perform
 from models.scope import Viewer
-from models.sending import replay_or_check
+from models.sending import lock_for_sending, replay_or_check
 from models.sending import send_invoice as send
 from schema.context import Info, viewer_of
 from schema.invoices import (
@@ -44,6 +43,14 @@ from schema.reads import locked_invoice
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
 )
+
+
+class _Replay(Exception):
+    """A send's key was used before: nothing is sent, the transaction rolls back."""
+
+    def __init__(self, invoice_id: int) -> None:
+        super().__init__(invoice_id)
+        self.invoice_id = invoice_id
 
 
 # Applies one change to the locked invoice, inside the mutation's transaction.
@@ -96,35 +103,35 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
             "dueDate": input.due_date,
         },
     )
-    try:
-        async with info.context.db.writer() as session, session.begin():
-            # The practice row lock serialises sends: invoice numbers stay gap-free.
-            practice = (
-                await session.execute(
-                    select(Practice).where(Practice.id == viewer.practice_id).with_for_update()
+    async with info.context.db.writer() as session:
+        try:
+            async with session.begin():
+                # The practice row lock serialises sends: invoice numbers stay gap-free.
+                practice = await lock_for_sending(session, viewer.practice_id)
+                first = await replay_or_check(session, viewer, practice, client_id, claim)
+                if first is not None:
+                    raise _Replay(first)  # rolls back the number drawn
+                assert client_id is not None
+                now = utcnow()
+                invoice = await send(
+                    session,
+                    practice,
+                    provider_id=viewer.user_id,
+                    client_id=client_id,
+                    description=input.description,
+                    amount=input.amount,
+                    due_date=input.due_date,
+                    today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
+                    now=now,
+                    number=practice.last_invoice_number,
                 )
-            ).scalar_one()
-            first = await replay_or_check(session, viewer, practice, client_id, claim)
-            if first is not None:
-                # A replay: the first result as it is now, read by the loaders.
-                replay = await session.get_one(Invoice, first)
-                return InvoicePayload(invoice=InvoiceType(row=replay))
-            assert client_id is not None
-            now = utcnow()
-            invoice = await send(
-                session,
-                practice,
-                provider_id=viewer.user_id,
-                client_id=client_id,
-                description=input.description,
-                amount=input.amount,
-                due_date=input.due_date,
-                today=now.astimezone(ZoneInfo(practice.time_zone)).date(),
-                now=now,
-            )
-            remember(session, claim, invoice.id)
-    except (StaleDataError, IntegrityError):
-        raise _CONCURRENT from None
+                remember(session, claim, invoice.id)
+        except _Replay as replay:
+            # The first result as it is now (its amounts are read by the loaders).
+            first_sent = await session.get_one(Invoice, replay.invoice_id)
+            return InvoicePayload(invoice=InvoiceType(row=first_sent))
+        except (StaleDataError, IntegrityError):
+            raise _CONCURRENT from None
     return _written(info, invoice)
 
 
