@@ -143,6 +143,7 @@ async def request(http: httpx.AsyncClient, mutation: Mutation) -> None:
 @dataclass
 class Profile:
     statements: list[int] = field(default_factory=list)
+    round_trips: list[int] = field(default_factory=list)  # besides them: BEGIN, COMMIT, pings
     cpu_ms: list[float] = field(default_factory=list)
     sample: list[str] = field(default_factory=list)  # the statements of the last run
 
@@ -155,7 +156,7 @@ async def profile(
     the runs of each mutation are also profiled (`<cprofile>.<mutation>.pstats`)."""
     profiles: dict[str, Profile] = {}
     async with running(create_app(settings)) as served:
-        counter = StatementCounter(served.services.db.engine)
+        counter = StatementCounter(served.services.db.engine, round_trips=True)
         transport = httpx.ASGITransport(app=served.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             for mutation in plan:
@@ -171,7 +172,9 @@ async def profile(
                         cpu = time.thread_time()
                         await request(http, mutation)
                         result.cpu_ms.append((time.thread_time() - cpu) * 1000)
+                        await asyncio.sleep(0)  # asyncpg's last query reports
                     result.statements.append(len(tally.queries()))
+                    result.round_trips.append(tally.other_round_trips())
                     result.sample = tally.queries()
                 if profiler is not None:
                     profiler.disable()
@@ -321,6 +324,7 @@ async def bench(args: argparse.Namespace, tmp: Path, codes: dict[str, Path]) -> 
                     {
                         "in_process": key,
                         "statements": statistics.median(p.statements),
+                        "other_round_trips": statistics.median(p.round_trips),
                         "cpu_ms": round(statistics.median(p.cpu_ms), 2),
                     }
                 ),
@@ -353,7 +357,7 @@ async def bench(args: argparse.Namespace, tmp: Path, codes: dict[str, Path]) -> 
                             flush=True,
                         )
         finally:
-            for server in servers.values():
+            for label, server in servers.items():
                 children = descendants(server.process.pid)
                 server.stop()
                 for pid in children:
@@ -361,7 +365,10 @@ async def bench(args: argparse.Namespace, tmp: Path, codes: dict[str, Path]) -> 
                         os.kill(pid, 9)
                     except ProcessLookupError:
                         continue
-                server.log_path.unlink(missing_ok=True)
+                if sys.exc_info()[0] is None:
+                    server.log_path.unlink(missing_ok=True)
+                else:
+                    print(f"{label} server log: {server.log_path}", file=sys.stderr)
     return {"profiles": profiles, "rounds": rounds, "servers": list(codes)}
 
 
@@ -371,23 +378,27 @@ def print_table(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print(f"\n{args.database}, concurrency {args.concurrency}, 1 worker, {args.rounds} rounds")
     print(
         "\n| code | mutation | req/s (median) | req/s (min–max) | server CPU ms/req"
-        " | in-process CPU ms/req | SQL statements |"
+        " | in-process CPU ms/req | SQL statements | other round trips |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for label in result["servers"]:
         for key, p in profiles.items():
             mine = [r for r in rounds if r.server == label and r.mutation == key]
-            statements = f"{statistics.median(p.statements):g}"
-            in_process = f"{statistics.median(p.cpu_ms):.1f}" if label == "this" else "–"
+            if label == "this":
+                statements = f"{statistics.median(p.statements):g}"
+                trips = f"{statistics.median(p.round_trips):g}"
+                in_process = f"{statistics.median(p.cpu_ms):.1f}"
+            else:
+                statements = trips = in_process = "–"
             if not mine:
-                print(f"| {label} | `{key}` | – | – | – | {in_process} | {statements} |")
+                print(f"| {label} | `{key}` | – | – | – | {in_process} | {statements} | {trips} |")
                 continue
             rps = [r.rps for r in mine]
             cpu = statistics.median(r.cpu_ms for r in mine)
             print(
-                f"| {label} | `{key}` | {statistics.median(rps):.0f}"
-                f" | {min(rps):.0f}–{max(rps):.0f} | {cpu:.1f} | {in_process}"
-                f" | {statements if label == 'this' else '–'} |"
+                f"| {label} | `{key}` | {statistics.median(rps):.1f}"
+                f" | {min(rps):.1f}–{max(rps):.1f} | {cpu:.1f} | {in_process}"
+                f" | {statements} | {trips} |"
             )
     busy = [r.machine_busy_pct for r in rounds]
     if busy:

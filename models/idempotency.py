@@ -4,7 +4,7 @@ input is a CONFLICT. Keys belong to a practice: one person working in two practi
 the same key and input in each gets two results, never the other practice's.
 Checked (`replayed`) and written (`remember`) inside the mutation's own transaction, after its
 row lock, so a refused request does not burn its key. A mutation that knows its invoice before
-it changes anything does both in one statement (`claimed`): the key is written first, and a
+it changes anything does both in one statement (`claim_key`): the key is written first, and a
 refusal afterwards rolls it back with the rest."""
 
 from __future__ import annotations
@@ -124,24 +124,23 @@ def _insert_new_key(dialect: str, claim: Claim, invoice_id: int) -> Insert:
     )
 
 
-async def is_first(session: AsyncSession, claim: Claim | None, invoice_id: int) -> bool:
-    """`replayed` and `remember` in one statement for a change of `invoice_id`, whose row the
-    caller has locked: True when this is the key's first request (the key is now written, in
-    the caller's transaction; also without a key), False for a replay (CONFLICT for a replay
-    with other input).
+async def claim_key(session: AsyncSession, claim: Claim | None, invoice_id: int) -> int | None:
+    """`replayed` and `remember` in one statement for a change of `invoice_id`: None when this
+    is the key's first request (the key is now written, in the caller's transaction; also
+    without a key), else the invoice id of the first request (CONFLICT for other input).
 
     A concurrent transaction that wrote the same key first makes the INSERT wait for it (the
     unique index); once it committed, the key is found as a replay, as by `replayed`."""
     if claim is None:
-        return True
+        return None
     dialect = session.get_bind().dialect.name
     if (await session.execute(_insert_new_key(dialect, claim, invoice_id))).first() is not None:
-        return True
+        return None
     row = (await session.execute(key_of(claim))).one_or_none()
-    if row is None:  # deleted between the two statements
+    first = None if row is None else first_result(claim, row.request_hash, row.invoice_id)
+    if first is None:  # deleted since, or a key that names no invoice: not ours to replay
         raise DomainError(ErrorCode.CONFLICT, "this idempotencyKey is in use; retry")
-    first_result(claim, row.request_hash, row.invoice_id)
-    return False
+    return first
 
 
 def remember(session: AsyncSession, claim: Claim | None, invoice_id: int) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, exists, false
 from models.enums import Role
 from models.errors import DomainError, ErrorCode, forbidden, not_found
 from models.invoice import Amounts, Invoice, Operation, refusal
-from models.practice import ClientBillingProvider, Practice
+from models.practice import ClientBillingProvider
 from models.scope import Viewer, visible_client
 from models.user import ProviderClient
 
@@ -102,11 +102,11 @@ def invoicing_conditions(
     return assigned, own_client
 
 
-def check_may_invoice(practice: Practice, *, assigned: bool, own_client: bool) -> None:
+def check_may_invoice(*, billing_enabled: bool, assigned: bool, own_client: bool) -> None:
     """A PROVIDER (`SEND_INVOICES`) invoices through the practice's enabled Client Billing
     service, when assigned to it, and only their own clients: the refusal, from the answers
     to `invoicing_conditions` (models/sending.py asks them with the send's other questions)."""
-    if not practice.client_billing_enabled:
+    if not billing_enabled:
         raise DomainError(
             ErrorCode.NOT_CONFIGURED, "Client Billing is not enabled in this practice"
         )

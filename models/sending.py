@@ -1,6 +1,7 @@
 """Sending an invoice: validation, the frozen sales tax, the practice's next number, and the
 SENT history event with its alert — all in `send_invoice`, the one call that sends; and what a
-send asks the database first (`replay_or_check`: its idempotency key, who may send to whom)."""
+send asks the database first (`replay_or_check`: its idempotency key, who may send to whom) and
+the practice's lock that draws its number (`lock_for_sending`)."""
 
 from __future__ import annotations
 
@@ -22,46 +23,61 @@ from models.tax import apply_sales_tax
 MAX_DESCRIPTION_LENGTH = 1000
 
 
-async def lock_for_sending(session: AsyncSession, practice_id: int) -> Practice:
-    """The practice, its row locked for this transaction and its next invoice number drawn,
-    in one statement (UPDATE … RETURNING): `last_invoice_number` is the number of the invoice
-    about to be sent (`send_invoice(..., number=...)`). The row lock serialises sends, so
-    numbers stay gap-free as long as a transaction that sends nothing after all (a refusal, a
-    replay) rolls back."""
-    drawn = (
-        update(Practice)
-        .where(Practice.id == practice_id)
-        .values(last_invoice_number=Practice.last_invoice_number + 1)
-        .returning(Practice)
-    )
-    return (await session.execute(drawn)).scalar_one()
-
-
 async def replay_or_check(
     session: AsyncSession,
     viewer: Viewer,
-    practice: Practice,
+    practice_id: int,
     client_id: int | None,
     claim: Claim | None,
 ) -> int | None:
-    """After the practice's row lock, in one statement: the invoice id of the first send under
-    `claim`'s key (a replay is not checked again; CONFLICT for other input), or None once the
-    viewer may send to `client_id` (`check_may_invoice`'s refusal otherwise)."""
-    assigned, own_client = invoicing_conditions(viewer, practice.id, client_id)
-    columns = [assigned.label("assigned"), own_client.label("own_client")]
+    """What a send asks before it locks anything, in one statement: the invoice id of the
+    first send under `claim`'s key (a replay is not checked again; CONFLICT for other input),
+    or None once the viewer may send to `client_id` (`check_may_invoice`'s refusal otherwise).
+    A send with the same key committed meanwhile is caught when the key is written
+    (`claim_key`, after the invoice)."""
+    assigned, own_client = invoicing_conditions(viewer, practice_id, client_id)
+    columns = [
+        Practice.client_billing_enabled.label("billing_enabled"),
+        assigned.label("assigned"),
+        own_client.label("own_client"),
+    ]
     if claim is not None:
         first = key_of(claim)
         columns += [
             first.with_only_columns(IdempotencyKey.request_hash).scalar_subquery().label("hash"),
             first.with_only_columns(IdempotencyKey.invoice_id).scalar_subquery().label("first"),
         ]
-    found = (await session.execute(select(*columns))).one()
+    found = (await session.execute(select(*columns).where(Practice.id == practice_id))).one()
     if claim is not None and found.hash is not None:
         invoice_id = first_result(claim, found.hash, found.first)
         assert invoice_id is not None, "a send's key names its invoice"
         return invoice_id
-    check_may_invoice(practice, assigned=bool(found.assigned), own_client=bool(found.own_client))
+    check_may_invoice(
+        billing_enabled=bool(found.billing_enabled),
+        assigned=bool(found.assigned),
+        own_client=bool(found.own_client),
+    )
     return None
+
+
+async def lock_for_sending(session: AsyncSession, practice_id: int) -> Practice:
+    """The practice, its row locked for this transaction and its next invoice number drawn,
+    in one statement (UPDATE … RETURNING): `last_invoice_number` is the number of the invoice
+    about to be sent (`send_invoice(..., number=...)`). The row lock serialises sends, so
+    numbers stay gap-free as long as a transaction that sends nothing after all (a refusal, a
+    replay) rolls back; the lock is held from here to the commit, so a send takes it only once
+    its checks passed. Client Billing switched off meanwhile is still refused."""
+    drawn = (
+        update(Practice)
+        .where(Practice.id == practice_id)
+        .values(last_invoice_number=Practice.last_invoice_number + 1)
+        .returning(Practice)
+    )
+    practice = (await session.execute(drawn)).scalar_one()
+    check_may_invoice(
+        billing_enabled=practice.client_billing_enabled, assigned=True, own_client=True
+    )
+    return practice
 
 
 async def send_invoice(

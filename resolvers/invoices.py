@@ -22,7 +22,7 @@ from models import Invoice
 from models.base import utcnow
 from models.enums import PaymentMethodKind
 from models.errors import DomainError, ErrorCode, validation
-from models.idempotency import Claim, claim_of, is_first, remember
+from models.idempotency import Claim, claim_key, claim_of
 from models.invoice import Operation
 from models.permissions import check_may_perform
 from models.scope import Viewer
@@ -69,7 +69,7 @@ async def change_invoice(
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, invoice_id)
-            if await is_first(session, claim, invoice.id):
+            if await claim_key(session, claim, invoice.id) is None:
                 check_may_perform(viewer, invoice, operation)
                 await apply(session, invoice, viewer)
     except (StaleDataError, IntegrityError):
@@ -106,12 +106,12 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
     async with info.context.db.writer() as session:
         try:
             async with session.begin():
+                first = await replay_or_check(session, viewer, viewer.practice_id, client_id, claim)
+                if first is not None:
+                    raise _Replay(first)
+                assert client_id is not None
                 # The practice row lock serialises sends: invoice numbers stay gap-free.
                 practice = await lock_for_sending(session, viewer.practice_id)
-                first = await replay_or_check(session, viewer, practice, client_id, claim)
-                if first is not None:
-                    raise _Replay(first)  # rolls back the number drawn
-                assert client_id is not None
                 now = utcnow()
                 invoice = await send(
                     session,
@@ -125,7 +125,9 @@ async def send_invoice(info: Info, input: SendInvoiceInput) -> InvoicePayload:
                     now=now,
                     number=practice.last_invoice_number,
                 )
-                remember(session, claim, invoice.id)
+                first = await claim_key(session, claim, invoice.id)
+                if first is not None:  # the same key's send committed since the check
+                    raise _Replay(first)  # rolls back this send and the number drawn
         except _Replay as replay:
             # The first result as it is now (its amounts are read by the loaders).
             first_sent = await session.get_one(Invoice, replay.invoice_id)

@@ -5,13 +5,14 @@ new one, a replayed or refused send draws no invoice number."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
 from tests.api import Api
 from tests.conftest import StatementCounter
 from tests.factories import World
-from tests.lifecycle import SEND, client_gid, gid, mutate
+from tests.lifecycle import SEND, client_gid, gid, invoice_count, mutate
 
 # The fields a client shows after a change: each would be read again without the primed rows.
 PAYLOAD = """
@@ -91,8 +92,8 @@ async def test_send_builds_its_payload_from_what_it_wrote(
     read = _tables_read(counter)
     assert "payments" not in read, counter.queries()
     assert "refunds" not in read, counter.queries()
-    # auth, the practice's lock drawing the number, one SELECT for the key and who may send to
-    # whom, the invoice, its key, its event and its alert: 12 before.
+    # auth, one SELECT for the key and who may send to whom, the practice's lock drawing the
+    # number, the invoice, its event, its alert and its key: 12 before.
     assert counter.count <= 7, counter.queries()
 
 
@@ -111,6 +112,26 @@ async def test_a_payload_after_an_earlier_change_in_the_same_operation_is_the_ne
     assert second["amountPaid"] == {"amount": 3_500}
     assert second["amountDue"] == {"amount": 6_500}
     assert [p["amount"]["amount"] for p in second["payments"]] == [1_000, 2_500]
+
+
+async def test_ten_identical_concurrent_sends_send_once(api: Api, world: World) -> None:
+    """The key is looked up before the practice's lock and written after the invoice: a send
+    whose key was written meanwhile is rolled back and answers the first result."""
+    token = await world.token(world.provider, "PROVIDER")
+    fields = {
+        "clientId": client_gid(world.c1),
+        "description": "Session",
+        "amount": 5_000,
+        "idempotencyKey": "burst",
+    }
+
+    results = await asyncio.gather(*(mutate(api, SEND, token, **fields) for _ in range(10)))
+
+    assert all(r["errors"] == [] for r in results)
+    assert {r["invoice"]["number"] for r in results} == {"INV-000001"}
+    assert await invoice_count(world) == 1
+    after = await mutate(api, SEND, token, clientId=client_gid(world.c2), description="x", amount=1)
+    assert after["invoice"]["number"] == "INV-000002"
 
 
 async def test_replayed_and_refused_sends_draw_no_number(api: Api, world: World) -> None:
