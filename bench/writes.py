@@ -44,8 +44,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.database import Database
 from app import create_app
-from bench.api import cpu_seconds, descendants, machine_ticks
-from bench.common import SECRET, StatementCounter, Tally, database
+from bench.common import (
+    SECRET,
+    StatementCounter,
+    Tally,
+    cpu_seconds,
+    database,
+    descendants,
+    machine_ticks,
+    stop,
+)
 from models.base import utcnow
 from schema.node import encode_id
 from schema.services import Services
@@ -357,18 +365,11 @@ async def bench(args: argparse.Namespace, tmp: Path, codes: dict[str, Path]) -> 
                             flush=True,
                         )
         finally:
+            failed = sys.exc_info()[0] is not None
             for label, server in servers.items():
-                children = descendants(server.process.pid)
-                server.stop()
-                for pid in children:
-                    try:
-                        os.kill(pid, 9)
-                    except ProcessLookupError:
-                        continue
-                if sys.exc_info()[0] is None:
-                    server.log_path.unlink(missing_ok=True)
-                else:
-                    print(f"{label} server log: {server.log_path}", file=sys.stderr)
+                if failed:
+                    print(f"{label}:", file=sys.stderr)
+                stop(server, keep_log=failed)  # its log kept when the run failed
     return {"profiles": profiles, "rounds": rounds, "servers": list(codes)}
 
 
