@@ -51,6 +51,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         )
     import uvicorn
 
+    from adapters.http_server import websocket_options
+
     uvicorn.run(
         "app:create_app",
         factory=True,
@@ -61,6 +63,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         # A deadline on request headers (see adapters/http_server.py).
         http="adapters.http_server:HeaderDeadlineProtocol",
+        **websocket_options(),
     )
 
 

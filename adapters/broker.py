@@ -21,7 +21,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,16 +74,26 @@ class AlertNote:
 
 
 class Doorbell:
-    """One subscriber's wake-up: rings coalesce into one bit, so it never queues up."""
+    """One listener's wake-up: rings coalesce into one bit, so it never queues up; `on_ring`,
+    when given, is also called at each ring (it must not block)."""
 
-    def __init__(self, fanout: Fanout, practice_id: int, client_id: int | None) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        practice_id: int,
+        client_id: int | None,
+        on_ring: Callable[[], None] | None = None,
+    ) -> None:
         self._fanout = fanout
         self.practice_id = practice_id
         self.client_id = client_id
         self._rung = asyncio.Event()
+        self._on_ring = on_ring
 
     def ring(self) -> None:
         self._rung.set()
+        if self._on_ring is not None:
+            self._on_ring()
 
     async def wait(self, within: float) -> bool:
         """Whether it rang (since the last wait) within `within` seconds."""
@@ -104,8 +114,13 @@ class Fanout:
     def __init__(self) -> None:
         self._by_practice: dict[int, set[Doorbell]] = defaultdict(set)
 
-    def doorbell(self, practice_id: int, client_id: int | None = None) -> Doorbell:
-        bell = Doorbell(self, practice_id, client_id)
+    def doorbell(
+        self,
+        practice_id: int,
+        client_id: int | None = None,
+        on_ring: Callable[[], None] | None = None,
+    ) -> Doorbell:
+        bell = Doorbell(self, practice_id, client_id, on_ring)
         self._by_practice[practice_id].add(bell)
         return bell
 
@@ -143,7 +158,12 @@ class Broker(Protocol):
         """Deliver `notes` to every process; raises `BrokerUnavailable` when it cannot."""
         ...
 
-    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
+    def subscribe(
+        self,
+        practice_id: int,
+        client_id: int | None = None,
+        on_ring: Callable[[], None] | None = None,
+    ) -> Doorbell:
         """A doorbell rung when practice `practice_id` may have new alerts (for a subscriber
         acting as client `client_id`: on that client's invoices); close it when done."""
         ...
@@ -164,8 +184,13 @@ class InProcessBroker:
         for note in notes:
             self.fanout.deliver(note)
 
-    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
-        return self.fanout.doorbell(practice_id, client_id)
+    def subscribe(
+        self,
+        practice_id: int,
+        client_id: int | None = None,
+        on_ring: Callable[[], None] | None = None,
+    ) -> Doorbell:
+        return self.fanout.doorbell(practice_id, client_id, on_ring)
 
     async def close(self) -> None:
         return None
@@ -209,8 +234,13 @@ class RedisBroker:
         except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"redis: {exc}") from exc
 
-    def subscribe(self, practice_id: int, client_id: int | None = None) -> Doorbell:
-        return self.fanout.doorbell(practice_id, client_id)
+    def subscribe(
+        self,
+        practice_id: int,
+        client_id: int | None = None,
+        on_ring: Callable[[], None] | None = None,
+    ) -> Doorbell:
+        return self.fanout.doorbell(practice_id, client_id, on_ring)
 
     async def _listen(self) -> None:
         backoff = 0.1

@@ -1,8 +1,9 @@
 """The HTTP protocol `carebill serve` (and the tests' live servers) run in uvicorn: httptools',
-with a deadline on each request's headers. uvicorn bounds the idle time between requests
-(keep-alive) but not a client sending its headers a byte at a time; the application never sees
-such a request, so the deadline (`CAREBILL_BODY_TIMEOUT_MS`, as for bodies: see
-adapters/http_limits.py) lives here: the connection is closed when it passes."""
+with a deadline on each request's headers; and the websocket settings they run with. uvicorn
+bounds the idle time between requests (keep-alive) but not a client sending its headers a byte
+at a time; the application never sees such a request, so the deadline
+(`CAREBILL_BODY_TIMEOUT_MS`, as for bodies: see adapters/http_limits.py) lives here: the
+connection is closed when it passes."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_timer()
         super().connection_lost(exc)
+
+
+# uvicorn's websocket settings. permessage-deflate is off: it keeps a compressor and a
+# decompressor per socket (part of what every idle subscriber holds) and compresses each alert
+# once per subscriber, for frames of a few hundred bytes.
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
+
+
+def websocket_options() -> dict[str, Any]:
+    """uvicorn's websocket settings, as keyword arguments of `uvicorn.run` (`carebill serve`)."""
+    return dict(WEBSOCKET_OPTIONS)
+
+
+def websocket_flags() -> list[str]:
+    """The same settings as uvicorn's command-line flags (the tests' live servers)."""
+    return [f"--{name.replace('_', '-')}={value}" for name, value in WEBSOCKET_OPTIONS.items()]

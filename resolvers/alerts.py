@@ -4,13 +4,13 @@ A viewer's inbox is the alerts of the invoices in the view of their active role,
 SQL. Its order is commit order (`Alert.commit_seq`, see models/alert.py): `alerts` pages it
 newest first, `invoiceAlerts` replays it oldest first from `after` and then follows it live.
 The subscription is one loop for both: read the inbox after the cursor, send, wait for the
-broker's doorbell (or a periodic re-check), repeat. The broker only says *that* something
+broker's doorbell (or a periodic re-check), repeat; the subscriptions of one view share that
+loop's reads and renderings (resolvers/alert_feed.py). The broker only says *that* something
 happened in the practice; what the viewer receives is always what the database shows them.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -23,8 +23,8 @@ from sqlalchemy.orm import aliased
 
 from models import Alert, AlertRead, Invoice
 from models.base import UTCDateTime, utcnow
-from models.enums import Role
-from models.scope import Viewer, visible_invoices
+from models.scope import Viewer
+from resolvers.alert_feed import Member, feed_of, inbox
 from resolvers.sessions import is_active
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection, alert_not_found
 from schema.context import Context, Info, viewer_of
@@ -33,19 +33,11 @@ from schema.node import decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 from schema.services import AlertHub
 
-# Alerts sent per database read when a subscriber catches up.
-CATCH_UP_BATCH = 100
-
-
 AlertRow = Row[Alert, Invoice, datetime | None]
 
 
 def _inbox(viewer: Viewer, *, unread_only: bool = False) -> list[ColumnElement[bool]]:
-    conditions = [
-        Alert.practice_id == viewer.practice_id,
-        Alert.commit_seq.is_not(None),
-        visible_invoices(viewer),
-    ]
+    conditions = inbox(viewer)
     if unread_only:
         # An alias: markAlertsRead selects from this inside INSERT INTO alert_reads.
         read = aliased(AlertRead)
@@ -193,23 +185,13 @@ async def _start(ctx: Context, viewer: Viewer, after: str | None) -> int:
     return int(latest or 0)
 
 
-async def _after(ctx: Context, hub: AlertHub, viewer: Viewer, cursor: int) -> list[AlertRow]:
-    statement = (
-        _with_invoice_and_read(viewer)
-        .where(*_inbox(viewer), Alert.commit_seq > cursor)
-        .order_by(Alert.commit_seq)
-        .limit(CATCH_UP_BATCH)
-    )
-    async with hub.reads, ctx.db.reader() as session:
-        return list((await session.execute(statement)).all())
-
-
 async def invoice_alerts(
     info: Info, after: strawberry.ID | None = None
 ) -> AsyncGenerator[InvoiceAlert, None]:
     """Every alert of the viewer's inbox committed after `after` (oldest first), then each new
     one as it commits — exactly once, in commit order. Ends with UNAUTHENTICATED when the
-    token is revoked or expires."""
+    token is revoked or expires. The reads are the feed's of the viewer's view, shared with
+    the other subscriptions of that view (resolvers/alert_feed.py)."""
     ctx = info.context
     viewer = viewer_of(info)
     hub = ctx.services.alerts
@@ -221,37 +203,23 @@ async def invoice_alerts(
             f"at most {limit} alert subscriptions may be open per user; close one first",
             "TOO_MANY_SUBSCRIPTIONS",
         )
-    # Listen before reading the starting point, so that no doorbell falls in between.
-    # A client's doorbell rings only for notes about its own invoices (a wake-up hint only).
-    as_client = viewer.user_id if viewer.role is Role.CLIENT else None
-    bell = hub.broker.subscribe(viewer.practice_id, as_client)
+    # Listen before reading the starting point, so that no doorbell falls in between (the
+    # member is served once it waits for its first batch).
+    feed = feed_of(ctx.services, viewer)
+    member = Member(ctx, viewer)
+    feed.join(member)
     started = False
     hub.per_user[viewer.user_id] += 1
     try:
-        cursor = await _start(ctx, viewer, after)
+        member.cursor = await _start(ctx, viewer, after)
         hub.live += 1
         started = True
         while True:
-            batch = await _after(ctx, hub, viewer, cursor)
-            if batch:
-                if not await _still_valid(ctx, hub, viewer):
-                    raise unauthenticated()
-                # Fresh loaders: the connection's context outlives many alerts, and each
-                # alert must show its invoice as it is now.
-                ctx.act_as(ctx.viewer)
-                for alert in _wrap(ctx, batch):
-                    yield alert
-                    assert alert.row.commit_seq is not None
-                    cursor = alert.row.commit_seq
-                if len(batch) == CATCH_UP_BATCH:
-                    continue
-            # Spread the idle re-checks of many subscribers over time.
-            pause = hub.recheck_seconds * random.uniform(0.8, 1.2)  # noqa: S311
-            if not await bell.wait(pause) and not await _still_valid(ctx, hub, viewer):
-                raise unauthenticated()
+            for alert in await feed.next_batch(member):
+                yield alert
     finally:
         hub.live -= started
+        feed.leave(member)
         hub.per_user[viewer.user_id] -= 1
         if not hub.per_user[viewer.user_id]:
             del hub.per_user[viewer.user_id]
-        bell.close()

@@ -44,6 +44,7 @@ from schema.practice import (
 from schema.protections import CareBillSchema, protections
 from schema.reports import AgingReport, BillingReport
 from schema.scalars import SCALARS
+from schema.shared_events import renders_shared_events
 from schema.users import LoginPayload, MemberPayload, UserType, ViewerType
 from settings import Settings
 
@@ -150,7 +151,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         types=[UserType, Client, InvoiceType, PracticeType, PaymentProcessorType],
         extensions=protections(settings),
         config=StrawberryConfig(scalar_map=SCALARS),
-        execution_context_class=answer_size_limited(settings.max_answer_items),
+        # An alert shared by the subscribers of one view renders once per distinct selection.
+        execution_context_class=renders_shared_events(
+            answer_size_limited(settings.max_answer_items)
+        ),
     )
 
 

@@ -13,12 +13,15 @@ from schema.errors import PublicError
 from schema.invoices import InvoiceType
 from schema.node import encode_id
 from schema.pagination import Page, PageInfo
+from schema.shared_events import SharedEvent
 
 
 @strawberry.type(description="Something happened to an invoice in your view")
 class InvoiceAlert:
     row: strawberry.Private[AlertRow]
     read_at_value: strawberry.Private[datetime | None]
+    # A subscription event shared by the subscribers of one view (resolvers/alert_feed.py).
+    shared: strawberry.Private[SharedEvent | None] = None
 
     @strawberry.field(description="Opaque; pass it as `after` to resume, `upTo` to mark read")
     def id(self) -> strawberry.ID:

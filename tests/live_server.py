@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin, Subprotocol
 
 from adapters.database import Database
+from adapters.http_server import websocket_flags
 from schema.services import Services
 from settings import Settings
 from tests.api import Api
@@ -162,8 +163,9 @@ def start_server(
         "--factory",
         "--host=127.0.0.1",
         f"--port={port}",
-        "--ws=websockets-sansio",
-        "--http=adapters.http_server:HeaderDeadlineProtocol",  # as `carebill serve` runs it
+        # As `carebill serve` runs it.
+        *websocket_flags(),
+        "--http=adapters.http_server:HeaderDeadlineProtocol",
         "--log-level=warning",
         "--no-access-log",
     ]

@@ -9,9 +9,13 @@ not only subscriptions."""
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from graphql import GraphQLError, GraphQLFormattedError, get_operation_ast, parse
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -59,7 +63,38 @@ def _is_message(message: object) -> bool:
 NOT_A_MESSAGE = "WebSocket message must be a JSON object"
 
 
+def _preencoded_frame(message: Mapping[str, Any]) -> str | None:
+    """A result message (`next`, legacy `data`) whose data was JSON-encoded once for all its
+    subscribers (an object with `encoded()`, see schema/shared_events.py), as a frame built
+    around those bytes; None for any other message."""
+    kind = message.get("type")
+    if kind not in ("next", "data"):
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or len(payload) != 1:
+        return None
+    encoded = getattr(payload.get("data"), "encoded", None)
+    if encoded is None:
+        return None
+    return f'{{"id":{json.dumps(message["id"])},"type":"{kind}","payload":{{"data":{encoded()}}}}}'
+
+
+async def _send(websocket: Any, message: Mapping[str, Any]) -> None:
+    """Send `message` over strawberry's socket adapter, a shared encoding as it is."""
+    frame = _preencoded_frame(message)
+    if frame is None:
+        await websocket.send_json(message)
+        return
+    try:
+        await websocket.ws.send_text(frame)  # strawberry's ASGIWebSocketAdapter
+    except WebSocketDisconnect as exc:
+        raise WebSocketDisconnected from exc
+
+
 class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    async def send_message(self, message: Any) -> None:
+        await _send(self.websocket, message)
+
     async def handle_message(self, message: Any) -> None:
         if not _is_message(message):
             await self.handle_invalid_message(NOT_A_MESSAGE)  # closes with 4400
@@ -74,6 +109,9 @@ class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
 
 
 class LegacySocketHandler(BaseGraphQLWSHandler[Any, None]):
+    async def send_message(self, message: Any) -> None:
+        await _send(self.websocket, message)
+
     async def handle_message(self, message: Any) -> None:
         if not _is_message(message):
             await self.websocket.close(code=4400, reason=NOT_A_MESSAGE)

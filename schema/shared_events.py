@@ -1,0 +1,145 @@
+"""Subscription events rendered once for everyone who shares them.
+
+GraphQL runs a subscription's selection set once per event and subscriber. When a thousand
+subscribers of one view receive the same alert, that is a thousand identical executions and
+JSON encodings. An event that carries a `SharedEvent` is executed instead once per distinct
+selection — the same document, operation and values of the variables the selection uses — in
+the context the event carries (its view's, not each subscriber's), and every subscriber of that
+selection is given the same result, whose data is JSON-encoded once (`EncodedData`). Who shares
+an event is decided where it is made (resolvers/alert_feed.py): only subscribers to whom the
+selection must answer the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentSpreadNode,
+    Node,
+    VariableNode,
+)
+from graphql.execution import Executor
+from graphql.pyutils import AwaitableOrValue
+
+E = TypeVar("E", bound=Executor[Any])
+
+
+@dataclass(eq=False)
+class SharedEvent:
+    """What an event shared by many subscribers renders to, by selection (filled as they ask)."""
+
+    # The context the selection runs in: the view's, the same for all who share the event.
+    context: Any
+    results: dict[Hashable, AwaitableOrValue[ExecutionResult]] = field(default_factory=dict)
+
+
+class EncodedData(dict[str, Any]):
+    """A result's `data`, JSON-encoded once for every socket it is sent to (web/sockets.py)."""
+
+    _encoded: str | None = None
+
+    def encoded(self) -> str:
+        if self._encoded is None:
+            self._encoded = json.dumps(self)
+        return self._encoded
+
+
+def _variables_in(node: Node, fragments: dict[str, Any], seen: set[str], found: set[str]) -> None:
+    """The names of the variables `node` uses, fragments it spreads included."""
+    if isinstance(node, VariableNode):
+        found.add(node.name.value)
+        return
+    if isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+        seen.add(node.name.value)
+        fragment = fragments.get(node.name.value)
+        if fragment is not None:
+            _variables_in(fragment, fragments, seen, found)
+    for key in node.keys:
+        value = getattr(node, key, None)
+        children = value if isinstance(value, tuple | list) else (value,)
+        for child in children:
+            if isinstance(child, Node):
+                _variables_in(child, fragments, seen, found)
+
+
+def _selection_variables(executor: Executor[Any]) -> set[str]:
+    """The variables the selection of each event uses: all of the operation's but those only
+    the root field's arguments use (`after`, which only decides where the stream starts)."""
+    fragments = dict(executor.fragment_definitions)
+    found: set[str] = set()
+    seen: set[str] = set()
+    for selection in executor.operation.selection_set.selections:
+        if not isinstance(selection, FieldNode):
+            # A root fragment: its root fields' arguments are not told apart.
+            _variables_in(selection, fragments, seen, found)
+            continue
+        for directive in selection.directives or ():
+            _variables_in(directive, fragments, seen, found)
+        if selection.selection_set is not None:
+            _variables_in(selection.selection_set, fragments, seen, found)
+    return found
+
+
+def _selection_key(executor: Executor[Any]) -> Hashable:
+    """What decides the rendering of one event: the operation's text and the variables its
+    selection uses (an operation without a location is never shared)."""
+    operation = executor.operation
+    if operation.loc is None:
+        return object()
+    coerced = executor.variable_values.coerced
+    values = tuple(
+        (name, json.dumps(coerced.get(name), sort_keys=True, default=str))
+        for name in sorted(_selection_variables(executor))
+    )
+    return (operation.loc.source.body, operation.loc.start, values)
+
+
+def _encoded_once(result: ExecutionResult) -> ExecutionResult:
+    if result.errors or not isinstance(result.data, dict):
+        return result
+    return ExecutionResult(EncodedData(result.data), None, result.extensions)
+
+
+def renders_shared_events(base: type[E]) -> type[E]:
+    """An executor class like `base` that renders an event carrying a `SharedEvent` (as its
+    `shared` attribute) once per distinct selection."""
+
+    class RendersSharedEvents(base):  # type: ignore[valid-type,misc]
+        _shared_key: Hashable | None = None
+
+        def build_per_event_executor(self, payload: Any) -> Executor[Any]:
+            if isinstance(getattr(payload, "shared", None), SharedEvent) and (
+                self._shared_key is None
+            ):
+                # Once per subscription: the per-event executors are copies of this one.
+                self._shared_key = _selection_key(self)
+            return super().build_per_event_executor(payload)  # type: ignore[no-any-return]
+
+        def execute_operation(
+            self, serially: bool | None = None
+        ) -> AwaitableOrValue[ExecutionResult]:
+            shared = getattr(self.root_value, "shared", None)
+            if not isinstance(shared, SharedEvent) or self._shared_key is None:
+                return super().execute_operation(serially)  # type: ignore[no-any-return]
+            key = self._shared_key
+            if key not in shared.results:
+                self.context_value = shared.context
+                result = super().execute_operation(serially)
+                if self.is_awaitable(result):
+
+                    async def encoded() -> ExecutionResult:
+                        return _encoded_once(await result)
+
+                    shared.results[key] = asyncio.ensure_future(encoded())
+                else:
+                    shared.results[key] = _encoded_once(result)
+            return shared.results[key]
+
+    return RendersSharedEvents
