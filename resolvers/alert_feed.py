@@ -31,10 +31,11 @@ from sqlalchemy import ColumnElement, Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.broker import Broker
+from adapters.id_lists import one_of
 from models import Alert, AlertRead, Invoice
 from models.enums import Role
 from models.scope import Viewer, visible_invoices
-from resolvers.sessions import IDS_PER_QUERY, active_sessions
+from resolvers.sessions import active_sessions
 from schema.alerts import InvoiceAlert
 from schema.context import Context
 from schema.errors import unauthenticated
@@ -168,7 +169,8 @@ class ViewFeed:
                 )
                 batches[cursor] = list((await session.execute(statement)).all())
             alert_ids = sorted({alert.id for batch in batches.values() for alert, _ in batch})
-            marks = await _marks(session, alert_ids, {m.viewer.user_id for m in serving})
+            users = {m.viewer.user_id for m in serving}
+            marks = await _marks(session, alert_ids, users, sqlite=self.services.db.is_sqlite)
         if not alert_ids:
             return
         view = Context(services=self.services, viewer=viewer, request_id="alert-feed")
@@ -206,21 +208,16 @@ def _fail(member: Member, error: Exception) -> None:
 
 
 async def _marks(
-    session: AsyncSession, alert_ids: list[int], user_ids: set[int]
+    session: AsyncSession, alert_ids: list[int], user_ids: set[int], *, sqlite: bool
 ) -> dict[tuple[int, int], datetime]:
     """When each of `user_ids` marked each of `alert_ids` read (the marks that exist)."""
-    marks: dict[tuple[int, int], datetime] = {}
     if not alert_ids:
-        return marks
-    users = sorted(user_ids)
-    for start in range(0, len(users), IDS_PER_QUERY):
-        statement = select(AlertRead.alert_id, AlertRead.user_id, AlertRead.read_at).where(
-            AlertRead.alert_id.in_(alert_ids),
-            AlertRead.user_id.in_(users[start : start + IDS_PER_QUERY]),
-        )
-        for alert_id, user_id, read_at in await session.execute(statement):
-            marks[(alert_id, user_id)] = read_at
-    return marks
+        return {}
+    statement = select(AlertRead.alert_id, AlertRead.user_id, AlertRead.read_at).where(
+        AlertRead.alert_id.in_(alert_ids), one_of(AlertRead.user_id, user_ids, sqlite=sqlite)
+    )
+    rows = await session.execute(statement)
+    return {(alert_id, user_id): read_at for alert_id, user_id, read_at in rows}
 
 
 class _ByMark(dict[datetime | None, InvoiceAlert]):

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import new_token
+from adapters.id_lists import one_of
 from models import AuthSession, Membership
 from models.base import utcnow
 from models.enums import Role
@@ -71,22 +72,15 @@ async def is_active(services: Services, session_id: int) -> bool:
     return row is not None
 
 
-# Session ids per `IN (...)` list: far below every driver's limit on bound parameters.
-IDS_PER_QUERY = 1000
-
-
 async def active_sessions(services: Services, session_ids: Collection[int]) -> set[int]:
-    """Which of `session_ids` are still valid sessions, in one query per thousand ids (the
-    subscriptions of a shared alert feed re-check theirs together)."""
-    ids = sorted(set(session_ids))
-    active: set[int] = set()
-    now = utcnow()
-    async with services.db.reader() as session:
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ids[start : start + IDS_PER_QUERY]
-            rows = await session.execute(_valid_sessions(now).where(AuthSession.id.in_(chunk)))
-            active.update(row[0] for row in rows)
-    return active
+    """Which of `session_ids` are still valid sessions, in one query (the subscriptions of a
+    shared alert feed re-check theirs together)."""
+    db = services.db
+    statement = _valid_sessions(utcnow()).where(
+        one_of(AuthSession.id, session_ids, sqlite=db.is_sqlite)
+    )
+    async with db.reader() as session:
+        return {row[0] for row in await session.execute(statement)}
 
 
 async def revoke(session: AsyncSession, session_id: int) -> None:

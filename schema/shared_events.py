@@ -16,7 +16,7 @@ import asyncio
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from graphql import (
     ExecutionResult,
@@ -107,6 +107,18 @@ def _encoded_once(result: ExecutionResult) -> ExecutionResult:
     return ExecutionResult(EncodedData(result.data), None, result.extensions)
 
 
+class _Rendered:
+    """Stands for the per-event executor of a selection already rendered."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: AwaitableOrValue[ExecutionResult]) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[ExecutionResult]:
+        return self.result
+
+
 def renders_shared_events(base: type[E]) -> type[E]:
     """An executor class like `base` that renders an event carrying a `SharedEvent` (as its
     `shared` attribute) once per distinct selection."""
@@ -115,11 +127,14 @@ def renders_shared_events(base: type[E]) -> type[E]:
         _shared_key: Hashable | None = None
 
         def build_per_event_executor(self, payload: Any) -> Executor[Any]:
-            if isinstance(getattr(payload, "shared", None), SharedEvent) and (
-                self._shared_key is None
-            ):
-                # Once per subscription: the per-event executors are copies of this one.
-                self._shared_key = _selection_key(self)
+            shared = getattr(payload, "shared", None)
+            if isinstance(shared, SharedEvent):
+                if self._shared_key is None:
+                    # Once per subscription: the per-event executors are copies of this one.
+                    self._shared_key = _selection_key(self)
+                rendered = shared.results.get(self._shared_key)
+                if rendered is not None:  # no copy of this executor to make
+                    return cast(Executor[Any], _Rendered(rendered))
             return super().build_per_event_executor(payload)  # type: ignore[no-any-return]
 
         def execute_operation(
