@@ -10,8 +10,9 @@ still finds the alert at its next periodic re-check.
 
 Two implementations: `InProcessBroker` (one server process; the default) and `RedisBroker`
 (several processes, through Redis pub/sub, when `CAREBILL_REDIS_URL` is set). Both deliver to
-the process's `Fanout`, which rings the subscribers of that practice without ever waiting on
-them, so a slow subscriber cannot hold up the others.
+the process's `Fanout`, which rings the doorbells of that practice (one per view's feed, see
+resolvers/alert_feed.py) without ever waiting on them, so a slow listener cannot hold up the
+others.
 """
 
 from __future__ import annotations

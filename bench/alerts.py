@@ -195,7 +195,7 @@ class Subscriber(asyncio.Protocol):
 
 
 async def open_subscribers(
-    urls: list[str], tokens: list[str], receipts: Receipts | None
+    urls: list[str], tokens: list[str], receipts: Receipts | None, within: float = 60
 ) -> list[Subscriber]:
     """Subscriptions for every token, round robin over `urls`, 50 handshakes at a time."""
     loop = asyncio.get_running_loop()
@@ -211,7 +211,7 @@ async def open_subscribers(
             await loop.create_connection(subscriber.itself, address.hostname, address.port)
             opened.append(subscriber)
             batch.append(subscriber.subscribed)
-        await asyncio.wait_for(asyncio.gather(*batch), 60)
+        await asyncio.wait_for(asyncio.gather(*batch), within)
     return opened
 
 
@@ -374,7 +374,7 @@ async def run(
 
 async def hold(url: str, tokens: list[str]) -> None:
     """The child of `--idle`: open the subscriptions, say so, keep them until stdin closes."""
-    opened = await open_subscribers([url], tokens, None)
+    opened = await open_subscribers([url], tokens, None, within=900)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for subscriber in opened:
@@ -415,12 +415,14 @@ async def idle(kind: str, count: int) -> dict[str, Any]:
         try:
             # One socket first: what the first one allocates once (caches) is not per socket.
             tracemalloc.start(25)
+            token_file = tmp / "tokens"
+            token_file.write_text("\n".join(tokens))
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 __file__,
                 "--hold",
                 f"ws://127.0.0.1:{port}/graphql",
-                *tokens,
+                str(token_file),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -428,7 +430,7 @@ async def idle(kind: str, count: int) -> dict[str, Any]:
             assert child.stdin is not None
             await asyncio.sleep(1)
             before = tracemalloc.take_snapshot()
-            line = await asyncio.wait_for(child.stdout.readline(), 120)
+            line = await asyncio.wait_for(child.stdout.readline(), 900)
             assert line.strip() == b"ready", line
             await asyncio.sleep(2)
             after = tracemalloc.take_snapshot()
@@ -467,10 +469,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10**9, help="distinct admins (default: N)")
     parser.add_argument("--idle", type=int, help="only tracemalloc N idle sockets in-process")
     parser.add_argument("--profile", help="py-spy's folded stacks of process 1 into this file")
-    parser.add_argument("--hold", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--hold", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hold:
-        asyncio.run(hold(args.hold[0], args.hold[1:]))
+        url, token_file = args.hold
+        asyncio.run(hold(url, Path(token_file).read_text().split()))
         return
     if args.idle:
         print(json.dumps(asyncio.run(idle(args.database, args.idle)), indent=1))

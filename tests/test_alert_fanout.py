@@ -24,6 +24,7 @@ from models import Alert, Membership, User
 from models.enums import Role
 from models.scope import Viewer
 from resolvers import sessions
+from resolvers.alert_feed import feed_of
 from resolvers.root import build_schema
 from schema.context import Context
 from schema.node import encode_id
@@ -152,6 +153,16 @@ async def _statements_for_one_alert(world: World, subscribers: int) -> list[str]
     services = world.services
     viewers = await admins(world, subscribers)
     async with subscribed(services, viewers) as subscriptions:
+        # A first alert: every subscriber is past its first read and waits for the next.
+        await world.invoice()
+        await announce(services, world)
+        for s in subscriptions:
+            await s.alert()
+        feed = feed_of(services, viewers[0])
+        for _ in range(2000):
+            if all(m.waiting is not None for m in feed.members):
+                break
+            await asyncio.sleep(0.01)
         invoice_id = await world.invoice()
         note = await note_of(services, world)
         with statements(services) as seen:
