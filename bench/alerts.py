@@ -195,14 +195,18 @@ class Subscriber(asyncio.Protocol):
 
 
 async def open_subscribers(
-    urls: list[str], tokens: list[str], receipts: Receipts | None, within: float = 60
+    urls: list[str],
+    tokens: list[str],
+    receipts: Receipts | None,
+    within: float = 60,
+    at_once: int = 50,
 ) -> list[Subscriber]:
-    """Subscriptions for every token, round robin over `urls`, 50 handshakes at a time."""
+    """Subscriptions for every token, round robin over `urls`, `at_once` handshakes at a time."""
     loop = asyncio.get_running_loop()
     opened: list[Subscriber] = []
-    for start in range(0, len(tokens), 50):
+    for start in range(0, len(tokens), at_once):
         batch = []
-        for i in range(start, min(start + 50, len(tokens))):
+        for i in range(start, min(start + at_once, len(tokens))):
             url = urls[i % len(urls)]
             address = urlparse(url)
             assert address.hostname is not None
@@ -374,7 +378,8 @@ async def run(
 
 async def hold(url: str, tokens: list[str]) -> None:
     """The child of `--idle`: open the subscriptions, say so, keep them until stdin closes."""
-    opened = await open_subscribers([url], tokens, None, within=900)
+    # Under tracemalloc the server is slow: a few handshakes at a time, or they queue for the pool.
+    opened = await open_subscribers([url], tokens, None, within=900, at_once=5)
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for subscriber in opened:
