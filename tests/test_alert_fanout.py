@@ -128,6 +128,24 @@ async def announce(services: Services, world: World) -> None:
     await services.alerts.broker.publish([await note_of(services, world)])
 
 
+async def settled(world: World, subscriptions: list[Subscriber]) -> None:
+    """A first alert, received by all: every subscriber is past its first read, and all wait
+    for the next (so one ring serves them in one pass)."""
+    services = world.services
+    await world.invoice()
+    await announce(services, world)
+    for subscription in subscriptions:
+        await subscription.alert()
+    viewer = subscriptions[0].context.viewer
+    assert viewer is not None
+    feed = feed_of(services, viewer)
+    for _ in range(2000):
+        if all(m.waiting is not None for m in feed.members):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the subscribers never all waited")
+
+
 @contextlib.contextmanager
 def statements(services: Services) -> Iterator[list[str]]:
     """Every SQL statement the services' engine runs inside (the test's, there is no relay)."""
@@ -153,16 +171,7 @@ async def _statements_for_one_alert(world: World, subscribers: int) -> list[str]
     services = world.services
     viewers = await admins(world, subscribers)
     async with subscribed(services, viewers) as subscriptions:
-        # A first alert: every subscriber is past its first read and waits for the next.
-        await world.invoice()
-        await announce(services, world)
-        for s in subscriptions:
-            await s.alert()
-        feed = feed_of(services, viewers[0])
-        for _ in range(2000):
-            if all(m.waiting is not None for m in feed.members):
-                break
-            await asyncio.sleep(0.01)
+        await settled(world, subscriptions)
         invoice_id = await world.invoice()
         note = await note_of(services, world)
         with statements(services) as seen:
@@ -192,6 +201,7 @@ async def test_one_view_shares_one_rendering_of_each_alert(world_of_own: World) 
     async with subscribed(services, viewers[:2]) as first_two:
         after = encode_id("InvoiceAlert", latest)
         async with subscribed(services, viewers[2:], after=after) as third:
+            await settled(world_of_own, [*first_two, *third])
             await world_of_own.invoice()
             await announce(services, world_of_own)
             results = [await s.next() for s in [*first_two, *third]]
