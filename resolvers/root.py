@@ -23,6 +23,7 @@ from resolvers.payments import pay_invoice, refund_invoice
 from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.answer_size import answer_size_limited
 from schema.clients import Client, ClientConnection
+from schema.documents import DocumentCache
 from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
 from schema.node import Node
 from schema.notifications import NotificationDeliveryConnection, NotificationPreferencesPayload
@@ -143,13 +144,15 @@ class Subscription:
     )
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(settings: Settings) -> CareBillSchema:
+    documents = DocumentCache()
     return CareBillSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[UserType, Client, InvoiceType, PracticeType, PaymentProcessorType],
-        extensions=protections(settings),
+        extensions=protections(settings, documents),
+        documents=documents,
         config=StrawberryConfig(scalar_map=SCALARS),
         # An alert shared by the subscribers of one view renders once per distinct selection.
         execution_context_class=renders_shared_events(

@@ -11,8 +11,10 @@ from typing import Any
 from graphql import DocumentNode, StringValueNode, visit
 from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from models.text import all_storable, storable
+from schema.documents import DocumentCache
 from schema.errors import PublicError
 
 
@@ -45,6 +47,21 @@ def unstorable_text(message: str) -> PublicError:
 
 
 class UnstorableTextGuard(SchemaExtension):
+    """Refuses unstorable text in the variables or the document (whose verdict is kept with the
+    document: schema/documents.py)."""
+
+    def __init__(self, *, documents: DocumentCache | None = None) -> None:
+        self.documents = documents
+
+    def _literals_storable(self, context: ExecutionContext, document: DocumentNode) -> bool:
+        facts = self.documents.facts(context) if self.documents is not None else None
+        if facts is not None and facts.storable_literals is not None:
+            return facts.storable_literals
+        storable_literals = not _has_unstorable_literal(document)
+        if facts is not None:
+            facts.storable_literals = storable_literals
+        return storable_literals
+
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if context.pre_execution_errors is None:
@@ -56,8 +73,8 @@ class UnstorableTextGuard(SchemaExtension):
                         " surrogate or a NUL character"
                     )
                 ]
-            elif context.graphql_document is not None and _has_unstorable_literal(
-                context.graphql_document
+            elif context.graphql_document is not None and not self._literals_storable(
+                context, context.graphql_document
             ):
                 context.pre_execution_errors = [
                     unstorable_text(

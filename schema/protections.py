@@ -16,6 +16,7 @@ from strawberry.extensions import MaskErrors, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
+from schema.documents import CachedDocuments, DocumentCache
 from schema.error_codes import ErrorCodes
 from schema.input_text import UnstorableTextGuard
 from schema.query_guard import QueryGuard, query_limits
@@ -62,6 +63,11 @@ class LoggedMaskErrors(MaskErrors):
 
 
 class CareBillSchema(strawberry.Schema):
+    def __init__(self, *args: Any, documents: DocumentCache, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The documents its requests sent lately (see `protections`).
+        self.documents = documents
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -69,12 +75,16 @@ class CareBillSchema(strawberry.Schema):
         unexpected ones are already logged, with the request id, by `LoggedMaskErrors`."""
 
 
-def protections(settings: Settings) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
-    # Factories, so that each request gets fresh extension instances.
+def protections(
+    settings: Settings, documents: DocumentCache
+) -> list[Callable[[], SchemaExtension] | type[SchemaExtension]]:
+    """The schema's extensions. Factories, so that each request gets fresh instances; the
+    documents seen lately (schema/documents.py) are the schema's, shared by its requests."""
     limits = query_limits(settings)
     extensions: list[Callable[[], SchemaExtension] | type[SchemaExtension]] = [
-        lambda: QueryGuard(limits=limits),
-        UnstorableTextGuard,
+        lambda: QueryGuard(limits=limits, documents=documents),
+        lambda: UnstorableTextGuard(documents=documents),
+        lambda: CachedDocuments(documents=documents),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: LoggedMaskErrors(should_mask_error=lambda e: not _is_public(e)),
         ErrorCodes,

@@ -78,6 +78,8 @@ class Analysis:
     duplicates: int = 0
     # Selections visited: a fragment is visited once, however often it is spread.
     work: int = 0
+    # The variables a `first:` reads: the only ones the figures depend on (with the document).
+    priced_variables: tuple[str, ...] = ()
 
 
 @dataclass
@@ -89,6 +91,7 @@ class _Walker:
     memo: dict[str, Summary] = field(default_factory=dict)
     active: set[str] = field(default_factory=set)
     work: int = 0
+    read: dict[str, None] = field(default_factory=dict)  # variables read, in order
 
     def fragment(self, name: str) -> Summary:
         known = self.memo.get(name)
@@ -160,15 +163,23 @@ class _Walker:
         for argument in node.arguments or ():
             if argument.name.value != "first":
                 continue
-            value: object = None
+            value: int | None = None
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
-                value = self.variables.get(argument.value.name.value)
-            if isinstance(value, int) and not isinstance(value, bool):
+                name = argument.value.name.value
+                self.read[name] = None
+                value = page_value(self.variables.get(name))
+            if value is not None:
                 # Beyond the maximum the resolver refuses the page: it costs nothing more.
                 return max(0, min(value, self.model.max_page_size))
         return self.model.default_page_size
+
+
+def page_value(value: object) -> int | None:
+    """A variable's value as the page size it asks for; None (the default size) when it is not
+    an integer: such a variable fails to coerce before anything is executed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _field_definition(parent: Any, name: str) -> GraphQLField | None:
@@ -220,4 +231,5 @@ def analyse(
         result.fields = max(result.fields, summary.fields)
         result.duplicates = max(result.duplicates, summary.duplicates)
     result.work = walker.work
+    result.priced_variables = tuple(walker.read)
     return result

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
+from schema.documents import DocumentCache
 from schema.pagination import DEFAULT_PAGE_SIZE
 from schema.query_cost import Analysis, CostModel, analyse
 from settings import Settings
@@ -95,19 +97,30 @@ def refusal(analysis: Analysis, limits: QueryLimits) -> GraphQLError | None:
 
 
 class QueryGuard(SchemaExtension):
-    """Refuses a document over a limit before the standard validation rules see it."""
+    """Refuses a document over a limit before the standard validation rules see it. A kept
+    document's figures (schema/documents.py) are found again rather than recomputed."""
 
-    def __init__(self, *, limits: QueryLimits) -> None:
+    def __init__(self, *, limits: QueryLimits, documents: DocumentCache | None = None) -> None:
         self.limits = limits
+        self.documents = documents
+
+    def analysis(self, context: ExecutionContext, document: DocumentNode) -> Analysis:
+        facts = self.documents.facts(context) if self.documents is not None else None
+        known = facts.analysis(context.variables) if facts is not None else None
+        if known is not None:
+            return known
+        model = self.limits.cost_model
+        analysis = analyse(document, context.schema._schema, model, context.variables)
+        if facts is not None:
+            facts.keep_analysis(context.variables, analysis)
+        return analysis
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
             try:
-                analysis = analyse(
-                    document, context.schema._schema, self.limits.cost_model, context.variables
-                )
+                analysis = self.analysis(context, document)
             except RecursionError:
                 error: GraphQLError | None = too_complex(
                     "The query nests deeper than the server can analyse",
