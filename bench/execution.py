@@ -4,15 +4,16 @@ app's lifespan started) one request at a time against a fresh, seeded database; 
 against another checkout too, interleaved, and with a profile.
 
     .venv/bin/python bench/execution.py                                  # PostgreSQL
-    .venv/bin/python bench/execution.py --compare /path/to/other/checkout --rounds 6
+    .venv/bin/python bench/execution.py --compare /path/to/step1 /path/to/main --rounds 6
     .venv/bin/python bench/execution.py --profile invoices               # pyinstrument
 
 The database is seeded once (bench/api.py's practice); each round then runs every checkout in a
 fresh process of its own (A, B, A, B …, so that the machine's load falls on both alike), which
-imports that checkout's app and times `--runs` requests of each operation after 3 warm-ups. The
+imports that checkout's app and times `--runs` requests of each operation after 3 warm-ups, on
+uvloop as uvicorn runs it (`--loop asyncio` for the standard loop). The
 CPU is `time.thread_time()` around each request: the app, strawberry, graphql-core, SQLAlchemy
 and the ASGI client (httpx), not PostgreSQL's. Reported: the median over the rounds of each
-round's median, and for `--compare` the ratio of this checkout's to the other's. See README.md,
+round's median, and each checkout's as a fraction of the last one's (the baseline). See README.md,
 "Execution: what each change bought".
 """
 
@@ -79,7 +80,7 @@ async def compare(args: argparse.Namespace, tmp: Path) -> None:
             ]
             command += ["--checkout", str(checkout), "--runs", str(args.runs)]
             command += ["--targets-from", str(offset), "--scenarios", *args.scenarios]
-            command += ["--profile", *(args.profile or [])]
+            command += ["--loop", args.loop, "--profile", *(args.profile or [])]
             offset += per_run
             done = await asyncio.to_thread(
                 subprocess.run, command, cwd=checkout, capture_output=True, text=True, check=False
@@ -97,10 +98,12 @@ async def compare(args: argparse.Namespace, tmp: Path) -> None:
     summary: dict[str, Any] = {}
     for label, rows in figures.items():
         summary[label] = {k: round(statistics.median(v), 2) for k, v in rows.items()}
-    if args.compare:
-        this, other = (summary[str(c)] for c in checkouts)
-        summary["ratio (this / other)"] = {
-            k: round(this[k] / other[k], 3) for k in this if not k.endswith(" gc") and other[k]
+    # Each checkout's CPU as a fraction of the last one's (the baseline).
+    baseline = summary[str(checkouts[-1])]
+    for checkout in checkouts[:-1]:
+        this = summary[str(checkout)]
+        summary[f"{checkout} / {checkouts[-1]}"] = {
+            k: round(v / baseline[k], 3) for k, v in this.items() if not k.endswith(" gc")
         }
     print(json.dumps(summary, indent=2))
 
@@ -194,11 +197,13 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", default=list(OPERATIONS), choices=OPERATIONS)
     parser.add_argument(
         "--compare",
-        type=lambda path: [Path(path).resolve()],
+        nargs="+",
+        type=lambda path: Path(path).resolve(),
         default=[],
-        help="another checkout of CareBill, run in turn with this one",
+        help="other checkouts of CareBill, run in turn with this one (the last: the baseline)",
     )
     parser.add_argument("--profile", nargs="*", help="operations to profile (pyinstrument)")
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--checkout", help=argparse.SUPPRESS)
     parser.add_argument("--targets-from", type=int, default=0, help=argparse.SUPPRESS)
@@ -206,9 +211,14 @@ def main() -> None:
     if args.measure:
         args.measure = json.loads(Path(args.measure).read_text())
         args.checkout = Path(args.checkout).resolve()
-        asyncio.run(measure(args))
+        if args.loop == "uvloop":
+            import uvloop  # as uvicorn runs the app (its `--loop auto` with uvloop installed)
+
+            uvloop.run(measure(args))
+        else:
+            asyncio.run(measure(args))
         return
-    checkouts = 2 if args.compare else 1
+    checkouts = 1 + len(args.compare)
     targets = args.rounds * checkouts * (args.runs + 3)
     with tempfile.TemporaryDirectory(prefix="carebill-bench-") as tmp:
         asyncio.run(seed_database(args, Path(tmp), targets))

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from schema.documents import CachedDocuments, DocumentCache
 from schema.error_codes import ErrorCodes
 from schema.input_text import UnstorableTextGuard
+from schema.lean_resolvers import lean_resolvers
 from schema.query_guard import QueryGuard, query_limits
 from schema.suggestions import HideSuggestions
 from settings import Settings
@@ -67,6 +68,7 @@ class CareBillSchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         # The documents its requests sent lately (see `protections`).
         self.documents = documents
+        lean_resolvers(self)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
