@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +48,21 @@ from web.sockets import AuthenticationUnavailable, LegacySocketHandler, Transpor
 
 log = logging.getLogger("carebill")
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
+# The collector's thresholds in a serving process (Python's defaults: 700, 10, 10). A request
+# keeps tens of thousands of objects alive until it is answered (rows, answer trees, tasks); at
+# 700 the collector ran ~30 times a request, scanning each of them again and again, and a full
+# collection (~175,000 objects once started) came every few requests. Cyclic garbage waits a
+# little longer for its collection; nothing else changes. See bench/README.md, "Execution".
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@functools.cache  # once a process: a second app (the tests build many) adds nothing to freeze
+def tune_garbage_collector() -> None:
+    """What is alive after start-up (modules, the schema, the ORM's mappers) is frozen out of
+    every later collection (`gc.freeze`), and the thresholds are raised."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class State(TypedDict):
@@ -301,6 +318,7 @@ def create_app(
         # at a time, see resolvers/payments/reconciliation.py).
         reconciler = Reconciler(services, settings.reconcile_interval_seconds)
         reconciler.start()
+        tune_garbage_collector()
         try:
             yield {"services": services}
         finally:
