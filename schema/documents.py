@@ -10,8 +10,10 @@ only on those a `first:` reads, so they are kept per value of those. Documents t
 parse or to validate are not kept: they are answered as before, from scratch, every time.
 
 Bounded so that a client sending ever new documents cannot grow the memory: at most
-`MAX_DOCUMENTS` texts (the least recently used goes first), none longer than `MAX_TEXT`
-characters, each with the figures of at most `MAX_PRICINGS` page sizes."""
+`MAX_DOCUMENTS` texts and `MAX_TOTAL_TEXT` characters in all (the least recently used go first;
+a parsed document weighs ≈ 110 bytes per character of dense text, so ≈ 30 MB at most), none
+longer than `MAX_TEXT` characters, each with the figures of at most `MAX_PRICINGS` page
+sizes."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ MAX_DOCUMENTS = 256
 # The tokens of a document are limited (CAREBILL_MAX_TOKENS), not its characters: this bounds
 # what a kept text weighs. The longest of the documentation's queries is under 2,000.
 MAX_TEXT = 20_000
+MAX_TOTAL_TEXT = 256_000
 MAX_PRICINGS = 16
 
 _Key = tuple[str, tuple[tuple[str, Any], ...]]
@@ -68,10 +71,17 @@ class DocumentFacts:
 class DocumentCache:
     """The documents one schema has seen lately, by text and parse options."""
 
-    def __init__(self, max_documents: int = MAX_DOCUMENTS, max_text: int = MAX_TEXT) -> None:
+    def __init__(
+        self,
+        max_documents: int = MAX_DOCUMENTS,
+        max_text: int = MAX_TEXT,
+        max_total_text: int = MAX_TOTAL_TEXT,
+    ) -> None:
         self.max_documents = max_documents
         self.max_text = max_text
+        self.max_total_text = max_total_text
         self._entries: OrderedDict[_Key, DocumentFacts] = OrderedDict()
+        self.total_text = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,9 +106,14 @@ class DocumentCache:
         key = self._key(context)
         if key is None or context.graphql_document is None:
             return
+        replaced = self._entries.pop(key, None)
+        if replaced is not None:
+            self.total_text -= len(key[0])
         self._entries[key] = DocumentFacts(context.graphql_document)
-        if len(self._entries) > self.max_documents:
-            self._entries.popitem(last=False)
+        self.total_text += len(key[0])
+        while len(self._entries) > self.max_documents or self.total_text > self.max_total_text:
+            (text, _), _ = self._entries.popitem(last=False)
+            self.total_text -= len(text)
 
     def facts(self, context: ExecutionContext) -> DocumentFacts | None:
         """What is known of the request's document (None when it is not kept)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from models.enums import Role
 from resolvers.root import build_schema
-from schema.documents import MAX_DOCUMENTS, MAX_TEXT
+from schema.documents import MAX_DOCUMENTS, MAX_TEXT, MAX_TOTAL_TEXT
 from settings import Settings
 from tests.api import Api
 from tests.conftest import TEST_SECRET_KEY
@@ -71,6 +71,12 @@ async def test_kept_documents_are_bounded_and_invalid_ones_refused_every_time() 
     long_text = "{ __typename }" + " " * MAX_TEXT
     assert (await schema.execute(long_text)).data == {"__typename": "Query"}
     assert len(schema.documents) == MAX_DOCUMENTS
+    # Long texts, each within the limit of one: together they take the place of many.
+    for n in range(MAX_TOTAL_TEXT // MAX_TEXT + 5):
+        padded = f"query L{n} {{ __typename }}".ljust(MAX_TEXT)
+        assert (await schema.execute(padded)).data == {"__typename": "Query"}
+    assert schema.documents.total_text <= MAX_TOTAL_TEXT
+    assert len(schema.documents) <= MAX_TOTAL_TEXT // MAX_TEXT
     for _ in range(2):
         result = await schema.execute("{ nope }")
         assert [e.message for e in result.errors or []] == [
