@@ -11,7 +11,7 @@ reconciled here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -32,18 +32,17 @@ from adapters.payment_processor import (
 from models import Invoice, PaymentAttempt, PaymentProcessorConfig
 from models import WebhookEvent as HandledEvent
 from models.base import utcnow
-from models.enums import PaymentMethodKind, ProcessorType
-from models.errors import DomainError, ErrorCode
+from models.enums import ProcessorType
+from models.errors import DomainError
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
-from models.refunding import RefundAttempt, reserved_by, settle_refund
-from resolvers.payments.card_refunds import return_charge
+from models.refunding import OPEN_REFUND, RefundAttempt
+from resolvers.payments.card_refunds import RefundCall, give_back, owe_return, refund_lease
+from resolvers.payments.processor_refunds import record_refunds, refund_failed
 from resolvers.payments.processors import processor_of
 from schema.node import decode_id
 from schema.services import Services
 
 log = logging.getLogger("carebill.webhooks")
-
-REFUND_NOTE = "Refunded at the payment processor"
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,8 @@ async def _handle(
         refunds = listed if listed is not None else await processor.refunds(event.payment_reference)
         if attempt.status is not AttemptStatus.SUCCEEDED:
             status = await processor.payment_status(event.payment_reference)
-    to_return: ChargeSucceeded | None = None
+    lease = refund_lease(services.processors.options)
+    to_return: RefundCall | None = None
     async with services.db.writer() as session, session.begin():
         if await _seen_in(session, config.id, event.id):
             return "duplicate"
@@ -150,7 +150,14 @@ async def _handle(
                 _duplicate_charge(invoice, attempt, reference)
                 or _settle_success(invoice, attempt, charge) is Settlement.NOT_PAYABLE
             ):
-                to_return = charge
+                to_return = await owe_return(
+                    session,
+                    invoice_id=invoice.id,
+                    processor_id=config.id,
+                    charge=reference,
+                    amount=charge.amount,
+                    lease=lease,
+                )
         elif event.kind is EventKind.PAYMENT_FAILED:
             settle_decline(
                 invoice,
@@ -161,30 +168,37 @@ async def _handle(
                 now=now,
             )
         elif event.kind is EventKind.REFUNDED:
-            if isinstance(status, ChargeSucceeded) and not _duplicate_charge(
-                invoice, attempt, reference
+            attempts = await _refund_attempts(session, invoice.id)
+            if (
+                isinstance(status, ChargeSucceeded)
+                and not _duplicate_charge(invoice, attempt, reference)
+                and _settle_success(invoice, attempt, status) is Settlement.NOT_PAYABLE
             ):
-                _settle_success(invoice, attempt, status)  # the refund event came first
-            attempts = (
-                await session.scalars(
-                    select(RefundAttempt).where(RefundAttempt.invoice_id == invoice.id)
+                # The refund event came first, about a charge the invoice cannot take: what
+                # the processor has not given back yet goes back.
+                given = sum(r.amount for r in refunds if r.succeeded)
+                to_return = await owe_return(
+                    session,
+                    invoice_id=invoice.id,
+                    processor_id=config.id,
+                    charge=reference,
+                    amount=status.amount - given,
+                    lease=lease,
                 )
-            ).all()
-            _record_refunds(invoice, reference, refunds, attempts)
+            record_refunds(invoice, reference, refunds, attempts)
         elif event.kind is EventKind.REFUND_UPDATED:
-            attempts = (
-                await session.scalars(
-                    select(RefundAttempt).where(RefundAttempt.invoice_id == invoice.id)
-                )
-            ).all()
+            attempts = await _refund_attempts(session, invoice.id)
             for info in event.refunds or ():
                 if info.succeeded:
-                    _record_refunds(invoice, reference, (info,), attempts)
+                    record_refunds(invoice, reference, (info,), attempts)
                 else:
-                    _refund_failed(invoice, info, attempts)
-    if to_return is not None and not await return_charge(processor, to_return, attempt.invoice_id):
-        # The charge is not back on the card yet: forget the event, so that the processor's
-        # next delivery tries the return again (5xx), instead of "handled" with a log line.
+                    refund_failed(invoice, info, attempts)
+    if (
+        to_return is not None
+        and (await give_back(services.db, processor, to_return)) in OPEN_REFUND
+    ):
+        # The charge is not back on the card yet (its return stays pending, and reconciliation
+        # tries it again): forget the event, so that the processor's next delivery tries too.
         async with services.db.writer() as session, session.begin():
             await session.execute(
                 delete(HandledEvent).where(
@@ -193,6 +207,16 @@ async def _handle(
             )
         raise ProcessorUnavailable("the charge could not be returned to the card yet")
     return "handled"
+
+
+async def _refund_attempts(session: AsyncSession, invoice_id: int) -> list[RefundAttempt]:
+    return list(
+        (
+            await session.scalars(
+                select(RefundAttempt).where(RefundAttempt.invoice_id == invoice_id)
+            )
+        ).all()
+    )
 
 
 def _settle_success(
@@ -214,76 +238,6 @@ def _duplicate_charge(invoice: Invoice, attempt: PaymentAttempt, reference: str)
     return attempt.processor_reference not in (None, reference) and not any(
         p.processor_reference == reference for p in invoice.payments
     )
-
-
-def _record_refunds(
-    invoice: Invoice,
-    reference: str,
-    refunds: tuple[RefundInfo, ...],
-    attempts: Sequence[RefundAttempt],
-) -> None:
-    """Refunds made at the processor that CareBill has not recorded: one of our refund
-    attempts (its answer was lost, or has not come back yet) settles that attempt; one made in
-    the processor's dashboard is recorded within our own cap — never more refunded than paid,
-    never what an open attempt reserves."""
-    payment = next((p for p in invoice.payments if p.processor_reference == reference), None)
-    if payment is None or payment.method is not PaymentMethodKind.CARD:
-        return
-    known = {r.processor_reference for r in invoice.refunds}
-    ours = {str(a.id): a for a in attempts}
-    for refund in refunds:
-        if not refund.succeeded or refund.reference in known:
-            continue
-        attempt = ours.get(refund.metadata.get("carebill_refund_attempt", ""))
-        if attempt is None:
-            attempt = next((a for a in attempts if a.processor_reference == refund.reference), None)
-        if attempt is not None:
-            settle_refund(invoice, attempt, reference=refund.reference, now=utcnow())
-            continue
-        try:
-            plan = invoice.refund_plan(refund.amount, reserved_by(attempts))
-            if [p.id for p, _ in plan] != [payment.id]:
-                raise DomainError(
-                    ErrorCode.VALIDATION, "it exceeds what is refundable on the card payment"
-                )
-            invoice.refund(
-                amount=refund.amount,
-                reason=REFUND_NOTE,
-                actor_id=None,
-                processor_references={payment.id: refund.reference},
-            )
-        except DomainError as refused:
-            log.warning(
-                "refund %s of payment %s not recorded on invoice %s: %s",
-                refund.reference,
-                reference,
-                invoice.id,
-                refused.message,
-            )
-
-
-def _refund_failed(invoice: Invoice, refund: RefundInfo, attempts: Sequence[RefundAttempt]) -> None:
-    """A refund failed at the processor: an open attempt of ours is released; a recorded
-    refund is taken back (the invoice is refundable again), once."""
-    attempt = next(
-        (
-            a
-            for a in attempts
-            if str(a.id) == refund.metadata.get("carebill_refund_attempt")
-            or (a.processor_reference is not None and a.processor_reference == refund.reference)
-        ),
-        None,
-    )
-    reason = "the refund failed at the processor"
-    if attempt is not None and attempt.open:
-        attempt.fail(reason)
-        return
-    recorded = next((r for r in invoice.refunds if r.processor_reference == refund.reference), None)
-    if recorded is None:
-        return  # never recorded, or taken back already
-    invoice.refund_failed(recorded, reason=reason, now=utcnow())
-    if attempt is not None:
-        attempt.failed_later(reason)
 
 
 async def _attempt_of(

@@ -46,7 +46,7 @@ from models.permissions import check_may_perform
 from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
 from models.scope import Viewer
 from resolvers.payments.attempts import new_attempt, open_attempt
-from resolvers.payments.card_refunds import return_charge
+from resolvers.payments.card_refunds import RefundCall, give_back, owe_return, refund_lease
 from resolvers.payments.processors import (
     card_processor,
     processor_of,
@@ -231,7 +231,8 @@ async def _settle(
     now = utcnow()
     error: DomainError | None = None
     payload: InvoicePayload | None = None
-    to_return: ChargeSucceeded | None = None
+    to_return: RefundCall | None = None
+    lease = refund_lease(info.context.services.processors.options)
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, encode_id("Invoice", work.invoice_id))
@@ -248,7 +249,15 @@ async def _settle(
                         now=now,
                     )
                     if settled is Settlement.NOT_PAYABLE:
-                        to_return = answer
+                        # Committed with this transaction, before the processor hears of it.
+                        to_return = await owe_return(
+                            session,
+                            invoice_id=invoice.id,
+                            processor_id=attempt.processor_id,
+                            charge=reference,
+                            amount=amount,
+                            lease=lease,
+                        )
                         error = DomainError(
                             ErrorCode.CONFLICT,
                             "the invoice was settled otherwise while the card was charged; "
@@ -302,7 +311,8 @@ async def _settle(
     except (StaleDataError, IntegrityError):
         raise _CONCURRENT from None
     if to_return is not None:
-        await return_charge(work.processor, to_return, work.invoice_id)
+        # Pending when the processor does not take it now: reconciliation tries it again.
+        await give_back(info.context.db, work.processor, to_return)
     if error is not None:
         raise error
     return payload

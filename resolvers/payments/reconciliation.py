@@ -39,8 +39,14 @@ from models.base import utcnow
 from models.enums import PaymentMethodKind
 from models.errors import DomainError
 from models.processing import OPEN_ATTEMPT, Settlement, settle_decline, settle_success
-from models.refunding import OPEN_REFUND, settle_refund
-from resolvers.payments.card_refunds import return_charge
+from models.refunding import OPEN_REFUND, RefundKind, RefundStatus, settle_refund
+from resolvers.payments.card_refunds import (
+    RefundCall,
+    claim_return,
+    give_back,
+    owe_return,
+    refund_lease,
+)
 from resolvers.payments.processors import processor_of
 from schema.services import Services
 
@@ -70,22 +76,28 @@ async def reconcile(
     processor's refunds of our card payments with our rows."""
     report = Report()
     now = utcnow()
+    refunds = select(RefundAttempt).where(RefundAttempt.status.in_(OPEN_REFUND))
+    failed_returns = select(RefundAttempt).where(
+        RefundAttempt.kind == RefundKind.RETURN, RefundAttempt.status == RefundStatus.FAILED
+    )
+    payments = select(PaymentAttempt).where(PaymentAttempt.status.in_(OPEN_ATTEMPT))
+    cards = select(Payment).where(
+        Payment.method == PaymentMethodKind.CARD, Payment.processor_reference.is_not(None)
+    )
+    if practice_id is not None:
+        in_practice = select(Invoice.id).where(Invoice.practice_id == practice_id)
+        refunds = refunds.where(RefundAttempt.invoice_id.in_(in_practice))
+        failed_returns = failed_returns.where(RefundAttempt.invoice_id.in_(in_practice))
+        payments = payments.where(PaymentAttempt.invoice_id.in_(in_practice))
+        cards = cards.where(Payment.invoice_id.in_(in_practice))
+    if since is not None:
+        refunds = refunds.where(RefundAttempt.created_at >= since)
+        failed_returns = failed_returns.where(RefundAttempt.created_at >= since)
+        payments = payments.where(PaymentAttempt.created_at >= since)
+        cards = cards.where(Payment.created_at >= since)
     async with services.db.reader() as session:
-        refunds = select(RefundAttempt).where(RefundAttempt.status.in_(OPEN_REFUND))
-        payments = select(PaymentAttempt).where(PaymentAttempt.status.in_(OPEN_ATTEMPT))
-        cards = select(Payment).where(
-            Payment.method == PaymentMethodKind.CARD, Payment.processor_reference.is_not(None)
-        )
-        if practice_id is not None:
-            in_practice = select(Invoice.id).where(Invoice.practice_id == practice_id)
-            refunds = refunds.where(RefundAttempt.invoice_id.in_(in_practice))
-            payments = payments.where(PaymentAttempt.invoice_id.in_(in_practice))
-            cards = cards.where(Payment.invoice_id.in_(in_practice))
-        if since is not None:
-            refunds = refunds.where(RefundAttempt.created_at >= since)
-            payments = payments.where(PaymentAttempt.created_at >= since)
-            cards = cards.where(Payment.created_at >= since)
         open_refunds = list((await session.scalars(refunds.order_by(RefundAttempt.id))).all())
+        unreturned = list((await session.scalars(failed_returns.order_by(RefundAttempt.id))).all())
         open_payments = list((await session.scalars(payments.order_by(PaymentAttempt.id))).all())
         card_payments = list((await session.scalars(cards.order_by(Payment.id))).all())
     for refund in open_refunds:
@@ -98,6 +110,8 @@ async def reconcile(
             )
     for payment in card_payments:
         await _guard(report, f"card payment {payment.id}", _compare(services, payment, report))
+    # A charge the processor refused to give back stays with the practice: a person decides.
+    report.needs_attention.extend(_failed_return(r) for r in unreturned)
     return report
 
 
@@ -129,9 +143,12 @@ async def _locked(session: AsyncSession, invoice_id: int) -> Invoice:
 
 async def _refund(services: Services, attempt: RefundAttempt, report: Report) -> None:
     processor = await _processor(services, attempt.processor_id)
-    what = f"refund attempt {attempt.id} of invoice {attempt.invoice_id}"
+    what = f"{attempt.kind.value.lower()} attempt {attempt.id} of invoice {attempt.invoice_id}"
     if processor is None:
         report.needs_attention.append(f"{what}: its processor is gone; ask it by hand")
+        return
+    if attempt.is_return:
+        await _return(services, processor, attempt, what, report)
         return
     found = next(
         (
@@ -157,6 +174,40 @@ async def _refund(services: Services, attempt: RefundAttempt, report: Report) ->
             report.settled.append(f"{what}: never reached the processor; released")
 
 
+async def _return(
+    services: Services,
+    processor: PaymentProcessor,
+    attempt: RefundAttempt,
+    what: str,
+    report: Report,
+) -> None:
+    """A return is owed: looked up, and made with its own key when the processor holds none."""
+    lease = refund_lease(services.processors.options)
+    async with services.db.writer() as session, session.begin():
+        await _locked(session, attempt.invoice_id)
+        row = await session.get_one(RefundAttempt, attempt.id)
+        call = claim_return(row, utcnow(), lease)
+    if call is None:
+        return
+    status = await give_back(services.db, processor, call)
+    if status is RefundStatus.SUCCEEDED:
+        report.settled.append(f"{what}: charge {attempt.payment_reference} returned to the card")
+    elif status is RefundStatus.FAILED:
+        report.needs_attention.append(_failed_return(attempt))
+    else:
+        report.needs_attention.append(
+            f"{what}: the processor did not answer; the return stays pending, tried again"
+        )
+
+
+def _failed_return(attempt: RefundAttempt) -> str:
+    return (
+        f"return attempt {attempt.id} of invoice {attempt.invoice_id}: the processor did not "
+        f"return charge {attempt.payment_reference} of {attempt.amount} "
+        f"({attempt.failure_reason}); return it by hand"
+    )
+
+
 async def _payment(services: Services, attempt: PaymentAttempt, report: Report) -> None:
     what = f"payment attempt {attempt.id} of invoice {attempt.invoice_id}"
     processor = await _processor(services, attempt.processor_id)
@@ -166,7 +217,7 @@ async def _payment(services: Services, attempt: PaymentAttempt, report: Report) 
         report.needs_attention.append(f"{what}: unresolved, no payment id known at the processor")
         return
     result: ChargeResult = await processor.payment_status(attempt.processor_reference)
-    to_return: ChargeSucceeded | None = None
+    to_return: RefundCall | None = None
     async with services.db.writer() as session, session.begin():
         invoice = await _locked(session, attempt.invoice_id)
         row = await session.get_one(PaymentAttempt, attempt.id)
@@ -182,7 +233,14 @@ async def _payment(services: Services, attempt: PaymentAttempt, report: Report) 
                 now=utcnow(),
             )
             if settled is Settlement.NOT_PAYABLE:
-                to_return = result
+                to_return = await owe_return(
+                    session,
+                    invoice_id=invoice.id,
+                    processor_id=row.processor_id,
+                    charge=result.reference,
+                    amount=result.amount,
+                    lease=refund_lease(services.processors.options),
+                )
             report.settled.append(f"{what}: {settled.value}")
         elif isinstance(result, ChargeDeclined):
             settle_decline(
@@ -194,8 +252,13 @@ async def _payment(services: Services, attempt: PaymentAttempt, report: Report) 
                 now=utcnow(),
             )
             report.settled.append(f"{what}: declined at the processor")
-    if to_return is not None and not await return_charge(processor, to_return, attempt.invoice_id):
-        report.needs_attention.append(f"{what}: the charge could not be returned to the card")
+    if (
+        to_return is not None
+        and (await give_back(services.db, processor, to_return)) in OPEN_REFUND
+    ):
+        report.needs_attention.append(
+            f"{what}: the charge could not be returned to the card yet; tried again"
+        )
 
 
 async def _compare(services: Services, payment: Payment, report: Report) -> None:

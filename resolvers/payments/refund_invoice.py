@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -39,14 +38,9 @@ from models.errors import DomainError, ErrorCode, validation
 from models.idempotency import Claim, claim_of, remember, replayed
 from models.invoice import Operation
 from models.permissions import check_may_perform
-from models.refunding import (
-    OPEN_REFUND,
-    RefundStatus,
-    refund_metadata,
-    reserved_by,
-    settle_refund,
-)
+from models.refunding import OPEN_REFUND, RefundKind, RefundStatus, reserved_by, settle_refund
 from models.scope import Viewer
+from resolvers.payments.card_refunds import RefundCall, ask, refund_lease
 from resolvers.payments.processors import processor_of, refused
 from schema.context import Info, viewer_of
 from schema.invoices import InvoicePayload, InvoiceType, RefundInvoiceInput
@@ -62,14 +56,8 @@ _CONCURRENT = DomainError(
 class _Work:
     """What the claim step hands to the processor call."""
 
-    invoice_id: int
-    attempt_id: int
     processor: PaymentProcessor
-    payment_reference: str
-    card_amount: int
-    idempotency_key: str
-    metadata: dict[str, str]
-    resolving: bool  # an attempt left open: look it up before replaying it
+    call: RefundCall
     own: bool  # this request's own attempt (not one left open by another request)
 
 
@@ -94,7 +82,7 @@ async def refund_invoice(info: Info, input: RefundInvoiceInput) -> InvoicePayloa
             return step
         answer: RefundResult | ProcessorUnavailable | ProcessorRefused
         try:
-            answer = await _ask(step)
+            answer = await ask(step.processor, step.call)
         except (ProcessorUnavailable, ProcessorRefused) as error:
             answer = error
         payload = await _settle(info, viewer, step, answer, claim)
@@ -108,7 +96,11 @@ async def _attempts(session: AsyncSession, invoice_id: int) -> list[RefundAttemp
         (
             await session.scalars(
                 select(RefundAttempt)
-                .where(RefundAttempt.invoice_id == invoice_id)
+                .where(
+                    RefundAttempt.invoice_id == invoice_id,
+                    # Returns of charges the invoice never took are not its refunds.
+                    RefundAttempt.kind == RefundKind.REFUND,
+                )
                 .order_by(RefundAttempt.id)
             )
         ).all()
@@ -145,7 +137,7 @@ async def _claim(
     """Step 1: lock, authorise, reserve — and commit the attempt before the processor hears."""
     now = utcnow()
     services = info.context.services
-    lease = timedelta(seconds=services.processors.options.longest_call_seconds)
+    lease = refund_lease(services.processors.options)
     try:
         async with info.context.db.writer() as session, session.begin():
             invoice = await locked_invoice(session, viewer, input.invoice_id)
@@ -193,14 +185,8 @@ async def _claim(
             attempt.claim(now, lease)
             await session.flush()
             work = _Work(
-                invoice_id=invoice.id,
-                attempt_id=attempt.id,
                 processor=processor,
-                payment_reference=attempt.payment_reference,
-                card_amount=attempt.card_amount,
-                idempotency_key=attempt.idempotency_key,
-                metadata=dict(refund_metadata(attempt)),
-                resolving=not created,
+                call=RefundCall.of(attempt, resolving=not created),
                 own=created or attempt is own,
             )
     except (StaleDataError, IntegrityError):
@@ -280,20 +266,6 @@ def _without_unreachable_cards(
         ) from None
 
 
-async def _ask(work: _Work) -> RefundResult:
-    """Step 2: the only network part. An attempt left open is looked up before it is replayed:
-    after 24 hours the processor has forgotten the key, and a replay would refund again."""
-    if work.resolving:
-        for found in await work.processor.refunds(work.payment_reference):
-            if found.metadata.get("carebill_refund_attempt") == str(work.attempt_id):
-                if not found.succeeded:
-                    raise ProcessorRefused("the refund failed at the processor")
-                return RefundResult(reference=found.reference, amount=found.amount)
-    return await work.processor.refund(
-        work.payment_reference, work.card_amount, work.idempotency_key, work.metadata
-    )
-
-
 async def _settle(
     info: Info,
     viewer: Viewer,
@@ -307,8 +279,10 @@ async def _settle(
     payload: InvoicePayload | None = None
     try:
         async with info.context.db.writer() as session, session.begin():
-            invoice = await locked_invoice(session, viewer, encode_id("Invoice", work.invoice_id))
-            attempt = await session.get_one(RefundAttempt, work.attempt_id)
+            invoice = await locked_invoice(
+                session, viewer, encode_id("Invoice", work.call.invoice_id)
+            )
+            attempt = await session.get_one(RefundAttempt, work.call.attempt_id)
             done = InvoicePayload(invoice=InvoiceType(row=invoice))
             match answer:
                 case RefundResult(reference=reference):
