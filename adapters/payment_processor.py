@@ -12,6 +12,7 @@ import enum
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from models.enums import ProcessorType
@@ -129,6 +130,13 @@ class PaymentProcessor(Protocol):
 
     async def payment_status(self, reference: str) -> ChargeResult:
         """Where a payment made earlier stands now."""
+        ...
+
+    async def find_payment(
+        self, metadata: Mapping[str, str], created_since: datetime
+    ) -> ChargeResult | None:
+        """The payment carrying all of `metadata`, made since `created_since`, if the
+        processor holds one (a look-up for a payment whose id we never learnt)."""
         ...
 
     async def cancel(self, reference: str) -> ChargeResult:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import stripe
 from stripe._base_address import BaseAddresses
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams, RefundCreateParams
 
 from adapters.payment_processor import (
     ChargeDeclined,
@@ -37,6 +38,9 @@ from adapters.payment_processor import (
 from adapters.stripe_units import UnchargeableAmount, from_stripe, refusal, to_stripe
 from models.enums import ProcessorType
 from models.text import all_storable
+
+# A look-up for a payment whose id we never learnt reads at most this many pages of 100.
+_LOOK_UP_PAGES = 20
 
 # Stripe's own default: events older than this are refused (a replayed capture).
 SIGNATURE_TOLERANCE_SECONDS = 300
@@ -87,10 +91,10 @@ class StripeBackend:
             base_addresses=base,
             max_network_retries=self.options.network_retries,
         )
-        # A local test server (localstripe) refuses parameters it does not know, and it never
-        # redirects anyway: only Stripe itself is told not to redirect.
-        guard_redirects = self.options.api_base is None
-        return StripeProcessor(client, credentials["webhook_secret"], guard_redirects)
+        # A local test server (localstripe) refuses parameters it does not know (it never
+        # redirects, and filters no list anyway): only Stripe itself is sent them.
+        genuine = self.options.api_base is None
+        return StripeProcessor(client, credentials["webhook_secret"], genuine)
 
     async def aclose(self) -> None:
         await self._http.close_async()  # type: ignore[no-untyped-call]
@@ -100,11 +104,11 @@ class StripeProcessor:
     """One practice's Stripe account."""
 
     def __init__(
-        self, client: stripe.StripeClient, webhook_secret: str, guard_redirects: bool = True
+        self, client: stripe.StripeClient, webhook_secret: str, genuine: bool = True
     ) -> None:
         self._client = client
         self._webhook_secret = webhook_secret
-        self._guard_redirects = guard_redirects
+        self._genuine = genuine  # Stripe itself, not a local test server
 
     def __repr__(self) -> str:  # never show the keys
         return "StripeProcessor()"
@@ -117,7 +121,7 @@ class StripeProcessor:
             "confirm": True,
             "metadata": {"description": request.description[:500], **request.metadata},
         }
-        if self._guard_redirects:
+        if self._genuine:
             # Confirmed now, never redirected: a card that needs 3-D Secure answers
             # requires_action, finished in the client's app with the client secret.
             params["automatic_payment_methods"] = {"enabled": True, "allow_redirects": "never"}
@@ -136,6 +140,27 @@ class StripeProcessor:
         except stripe.StripeError as error:
             raise _translate(error) from None
         return charge_result(intent.to_dict())
+
+    async def find_payment(
+        self, metadata: Mapping[str, str], created_since: datetime
+    ) -> ChargeResult | None:
+        params: PaymentIntentListParams = {"limit": 100}
+        if self._genuine:
+            params["created"] = {"gte": int(created_since.timestamp())}
+        for _ in range(_LOOK_UP_PAGES):
+            try:
+                page = await self._client.v1.payment_intents.list_async(params)
+            except stripe.StripeError as error:
+                raise _translate(error) from None
+            for intent in page.data:
+                found = intent.to_dict()
+                held = found.get("metadata") or {}
+                if all(held.get(key) == value for key, value in metadata.items()):
+                    return charge_result(found)
+            if not page.has_more or not page.data:
+                return None
+            params["starting_after"] = page.data[-1].id
+        raise ProcessorUnavailable("too many payments to look through; narrow the period")
 
     async def cancel(self, reference: str) -> ChargeResult:
         try:

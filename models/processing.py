@@ -73,6 +73,7 @@ class PaymentAttempt(Base):
     #   any but SUCCEEDED --await_customer--> REQUIRES_ACTION
     #   PROCESSING --unanswered--> UNKNOWN (the same key is replayed later)
     #   PROCESSING --refuse--> DECLINED (the processor refused the request itself)
+    #   (found_at records the payment's id a look-up found; the status stays)
 
     @property
     def ended(self) -> bool:
@@ -103,6 +104,11 @@ class PaymentAttempt(Base):
         if self.status is AttemptStatus.PROCESSING:
             self._move(AttemptStatus.UNKNOWN, reference)
 
+    def found_at(self, reference: str) -> None:
+        """A look-up found its payment at the processor, not settled yet."""
+        if not self.ended:
+            self.processor_reference = reference
+
     def refuse(self, reason: str) -> None:
         if self.status is AttemptStatus.PROCESSING:
             self._move(AttemptStatus.DECLINED, None, reason)
@@ -116,6 +122,12 @@ class PaymentAttempt(Base):
             self.processor_reference = reference
         if reason is not None:
             self.failure_reason = reason[:500]
+
+
+def payment_metadata(attempt: PaymentAttempt) -> dict[str, str]:
+    """What the processor keeps with the payment: how a webhook or a look-up finds the attempt
+    (payInvoice adds the invoice's number for people reading the processor's dashboard)."""
+    return {"carebill_invoice": str(attempt.invoice_id), "carebill_attempt": str(attempt.id)}
 
 
 class WebhookEvent(Base):

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from models import RefundAttempt
 from models.refunding import RefundKind, RefundStatus
-from resolvers.payments.reconciliation import Report, reconcile
+from resolvers.payments.lookups import Report
+from resolvers.payments.reconciliation import reconcile
 from schema.services import Services
 from settings import Settings
 from tests.api import Api

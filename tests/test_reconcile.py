@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from models import RefundAttempt
+from models import Alert, PaymentAttempt, RefundAttempt
+from models.processing import AttemptStatus
 from models.refunding import RefundStatus
 from resolvers.payments.reconciliation import reconcile, sole_runner
 from schema.services import Services
@@ -17,11 +18,12 @@ from tests.books import assert_books_match
 from tests.conftest import TEST_SECRET_KEY
 from tests.factories import World
 from tests.stripe_proxy import FaultyStripe
-from tests.stripe_server import LocalStripe, enable_cards, pay_by_card
+from tests.stripe_server import LocalStripe, deliver, enable_cards, event_body, pay_by_card, sign
 from tests.test_card_refunds import refunds_at_stripe
 from tests.test_cli import carebill
 from tests.test_processor_down import app_with, invoice_state
-from tests.test_refund_faults import codes, enable_and_pay, refund
+from tests.test_refund_faults import codes, enable_and_pay, record_cash, refund
+from tests.test_webhooks import charge_of
 
 THREE_D_SECURE_CARD = "4000002500003155"
 
@@ -105,16 +107,147 @@ async def test_a_payment_authenticated_without_its_webhook_is_recorded(
     assert (await reconcile(services, practice_id=world.practice_id)).lines() == []
 
 
-async def test_a_refund_at_the_processor_that_we_do_not_hold_needs_a_person(
+async def test_a_refund_at_the_processor_that_we_do_not_hold_is_recorded_once(
     api: Api, world: World, services: Services, localstripe: LocalStripe
 ) -> None:
-    _, _, intent = await enable_and_pay(api, world, localstripe)
+    # Refunded in the processor's dashboard; its webhook was lost (or has not come yet).
+    webhook_path, invoice_id, intent = await enable_and_pay(api, world, localstripe)
     made = localstripe.post("/v1/refunds", payment_intent=intent, amount=1_500)
+    report = await reconcile(services, practice_id=world.practice_id)
+    assert report.needs_attention == []
+    (line,) = report.settled
+    assert made["id"] in line
+    assert "1500" in line
+    state = await invoice_state(api, world, invoice_id)
+    assert [e["action"] for e in state["history"]] == ["SENT", "PAID", "REFUNDED"]
+    assert await alert_kinds(world, invoice_id) == [
+        "INVOICE_SENT",
+        "INVOICE_PAID",
+        "INVOICE_REFUNDED",
+    ]
+    # Its webhook, arriving later, and the next run record nothing more
+    body = event_body("evt_late_refund", "charge.refunded", charge_of(localstripe, intent))
+    assert (await deliver(api, webhook_path, body, sign(body))).status_code == 200
+    assert (await reconcile(services, practice_id=world.practice_id)).lines() == []
+    state = await invoice_state(api, world, invoice_id)
+    assert [e["action"] for e in state["history"]] == ["SENT", "PAID", "REFUNDED"]
+    await assert_books_match(localstripe, world, invoice_id)
+
+
+async def test_a_refund_at_the_processor_beyond_our_cap_needs_a_person(
+    api: Api, world: World, services: Services, localstripe: LocalStripe
+) -> None:
+    _, invoice_id, intent = await enable_and_pay(api, world, localstripe)
+    assert (await refund(api, world, invoice_id, 8_000, key="most"))["errors"] == []
+    made = localstripe.post("/v1/refunds", payment_intent=intent, amount=5_000)
     report = await reconcile(services, practice_id=world.practice_id)
     assert report.settled == []
     (line,) = report.needs_attention
     assert made["id"] in line
-    assert "1500" in line
+    assert "5000" in line
+    assert (await invoice_state(api, world, invoice_id))["status"] == "PAID"
+
+
+async def test_a_payment_whose_answer_was_lost_before_its_id_is_found_and_recorded(
+    api: Api,
+    world: World,
+    services: Services,
+    settings: Settings,
+    localstripe: LocalStripe,
+    faulty_stripe: FaultyStripe,
+) -> None:
+    # The charge was made; our answer (and with it the PaymentIntent's id) was lost, and so
+    # was its webhook.
+    await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=4_200)
+    faulty_stripe.drop("/v1/payment_intents")
+    async with app_with(settings, stripe_api_base=faulty_stripe.url) as through_proxy:
+        payload = await pay_by_card(
+            through_proxy, world, invoice_id, localstripe.create_payment_method()
+        )
+    assert codes(payload) == ["PROCESSOR_UNAVAILABLE"]
+    assert await payment_attempts(world, invoice_id) == [(AttemptStatus.UNKNOWN, None)]
+    report = await reconcile(services, practice_id=world.practice_id)
+    assert report.needs_attention == []
+    assert len(report.settled) == 1
+    (intent,) = localstripe.payment_intents()
+    assert await payment_attempts(world, invoice_id) == [(AttemptStatus.SUCCEEDED, intent["id"])]
+    assert (await invoice_state(api, world, invoice_id))["status"] == "PAID"
+    await assert_books_match(localstripe, world, invoice_id)
+
+
+async def test_a_payment_that_never_reached_the_processor_is_closed(
+    api: Api,
+    world: World,
+    services: Services,
+    settings: Settings,
+    localstripe: LocalStripe,
+    faulty_stripe: FaultyStripe,
+) -> None:
+    await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=4_200)
+    faulty_stripe.fail("/v1/payment_intents", status=503)
+    async with app_with(settings, stripe_api_base=faulty_stripe.url) as through_proxy:
+        payload = await pay_by_card(
+            through_proxy, world, invoice_id, localstripe.create_payment_method()
+        )
+    assert codes(payload) == ["PROCESSOR_UNAVAILABLE"]
+    report = await reconcile(services, practice_id=world.practice_id)
+    assert report.needs_attention == []
+    (line,) = report.settled
+    assert "never reached the processor" in line
+    assert await payment_attempts(world, invoice_id) == [(AttemptStatus.DECLINED, None)]
+    state = await invoice_state(api, world, invoice_id)
+    assert [e["action"] for e in state["history"]] == ["SENT"]  # nothing happened to it
+    # The client pays again: one charge
+    payload = await pay_by_card(api, world, invoice_id, localstripe.create_payment_method())
+    assert payload["errors"] == []
+    assert len(localstripe.payment_intents()) == 1
+    await assert_books_match(localstripe, world, invoice_id)
+
+
+async def test_a_lost_payment_of_an_invoice_settled_otherwise_is_found_and_returned(
+    api: Api,
+    world: World,
+    services: Services,
+    settings: Settings,
+    localstripe: LocalStripe,
+    faulty_stripe: FaultyStripe,
+) -> None:
+    await enable_cards(api, world)
+    invoice_id = await world.invoice(amount=4_200)
+    faulty_stripe.drop("/v1/payment_intents")
+    async with app_with(settings, stripe_api_base=faulty_stripe.url) as through_proxy:
+        payload = await pay_by_card(
+            through_proxy, world, invoice_id, localstripe.create_payment_method()
+        )
+    assert codes(payload) == ["PROCESSOR_UNAVAILABLE"]
+    assert (await record_cash(api, world, invoice_id, 4_200))["errors"] == []
+    report = await reconcile(services, practice_id=world.practice_id)
+    assert report.needs_attention == []
+    (intent,) = localstripe.payment_intents()
+    assert refunds_at_stripe(localstripe, intent["id"]) == [4_200]
+    assert (await reconcile(services, practice_id=world.practice_id)).lines() == []
+    assert refunds_at_stripe(localstripe, intent["id"]) == [4_200]
+    await assert_books_match(localstripe, world, invoice_id)
+
+
+async def payment_attempts(world: World, invoice_id: int) -> list[tuple[AttemptStatus, str | None]]:
+    async with world.db.reader() as session:
+        rows = await session.execute(
+            select(PaymentAttempt.status, PaymentAttempt.processor_reference)
+            .where(PaymentAttempt.invoice_id == invoice_id)
+            .order_by(PaymentAttempt.attempt)
+        )
+        return [(status, reference) for status, reference in rows.all()]
+
+
+async def alert_kinds(world: World, invoice_id: int) -> list[str]:
+    async with world.db.reader() as session:
+        rows = await session.scalars(
+            select(Alert.kind).where(Alert.invoice_id == invoice_id).order_by(Alert.id)
+        )
+        return [str(kind) for kind in rows]
 
 
 async def test_the_command_reconciles_one_practice(

@@ -7,4 +7,5 @@ refund_invoice.py     refundInvoice: claim a refund attempt, call the processor,
 card_refunds.py       money back to the card: a refund attempt's call, charges returned
 processor_refunds.py  refunds the processor reports (webhooks, look-ups), recorded once
 reconciliation.py     `carebill reconcile` and the periodic job: settle what was left open
+lookups.py            reconciliation's look-ups: one attempt, or one payment's refunds, settled
 """

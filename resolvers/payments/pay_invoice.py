@@ -43,7 +43,13 @@ from models.errors import DomainError, ErrorCode, invalid_state, validation
 from models.idempotency import Claim, claim_of, remember, replayed
 from models.invoice import Operation, refusal
 from models.permissions import check_may_perform
-from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
+from models.processing import (
+    AttemptStatus,
+    Settlement,
+    payment_metadata,
+    settle_decline,
+    settle_success,
+)
 from models.scope import Viewer
 from resolvers.payments.attempts import new_attempt, open_attempt
 from resolvers.payments.card_refunds import RefundCall, give_back, owe_return, refund_lease
@@ -177,8 +183,7 @@ async def _claim(
                 idempotency_key=attempt.idempotency_key,
                 description=f"Invoice {invoice.display_number}",
                 metadata={
-                    "carebill_invoice": str(invoice.id),
-                    "carebill_attempt": str(attempt.id),
+                    **payment_metadata(attempt),
                     "carebill_invoice_number": invoice.display_number,
                 },
             )
