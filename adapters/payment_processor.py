@@ -92,6 +92,8 @@ class ChargeRequest:
 class EventKind(enum.Enum):
     PAYMENT_SUCCEEDED = "payment_succeeded"
     PAYMENT_FAILED = "payment_failed"
+    PAYMENT_CANCELED = "payment_canceled"  # abandoned (by us, for another card, or by a person)
+    PAYMENT_REQUIRES_ACTION = "payment_requires_action"  # waiting for the customer (3-D Secure)
     REFUNDED = "refunded"
     REFUND_UPDATED = "refund updated"  # one refund changed (e.g. failed after it was accepted)
     OTHER = "other"

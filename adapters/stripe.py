@@ -51,6 +51,8 @@ register_amount_rule(ProcessorType.STRIPE)(refusal)
 _PAYMENT_EVENTS = {
     "payment_intent.succeeded": EventKind.PAYMENT_SUCCEEDED,
     "payment_intent.payment_failed": EventKind.PAYMENT_FAILED,
+    "payment_intent.canceled": EventKind.PAYMENT_CANCELED,
+    "payment_intent.requires_action": EventKind.PAYMENT_REQUIRES_ACTION,
     "charge.refunded": EventKind.REFUNDED,
     "charge.refund.updated": EventKind.REFUND_UPDATED,
     "refund.updated": EventKind.REFUND_UPDATED,

@@ -26,6 +26,7 @@ from adapters.payment_processor import (
     MalformedEvent,
     PaymentProcessor,
     ProcessorEvent,
+    ProcessorRefused,
     ProcessorUnavailable,
     RefundInfo,
 )
@@ -106,8 +107,16 @@ async def _verify_and_handle(
     except ProcessorUnavailable:
         # Not stored as handled: the processor sends it again later.
         return _answer(503, "processor unavailable, send again later")
+    except ProcessorRefused as refusal:
+        # The processor refused to tell us more (its keys, an object it does not know):
+        # not stored as handled, and sending it again cannot help until a person acts.
+        log.error("webhook for processor %s not handled: %s", pk, refusal.message)
+        return _answer(422, "the processor refused our look-up")
     except IntegrityError:
-        return _answer(200, "duplicate")  # a concurrent delivery of the same event won
+        if await _seen(services, config.id, event.id):
+            return _answer(200, "duplicate")  # a concurrent delivery of the same event won
+        # Another concurrent change won (nothing was stored): the next delivery retries.
+        return _answer(503, "concurrent change, send again later")
     return _answer(200, outcome)
 
 
@@ -167,6 +176,13 @@ async def _handle(
                 actor_id=attempt.created_by_id,
                 now=now,
             )
+        elif event.kind is EventKind.PAYMENT_CANCELED and not attempt.in_flight(now):
+            # Closed without an event: the invoice is as it was (when we cancelled it for
+            # another card, that request's own outcome is the invoice's news).
+            attempt.decline("the payment was canceled at the processor", reference)
+        elif event.kind is EventKind.PAYMENT_REQUIRES_ACTION and not attempt.in_flight(now):
+            # Its id, when our answer was lost: the next payInvoice asks it, never charging.
+            attempt.await_customer(reference)
         elif event.kind is EventKind.REFUNDED:
             attempts = await _refund_attempts(session, invoice.id)
             if (
