@@ -55,7 +55,8 @@ PROCESSOR_KEY_LIFETIME = timedelta(hours=24)
 class RefundAttempt(Base):
     __tablename__ = "refund_attempts"
     __table_args__ = (
-        UniqueConstraint("requested_by_id", "request_key"),
+        # A caller's key belongs to the practice it was used in, as idempotency keys do.
+        UniqueConstraint("practice_id", "requested_by_id", "request_key"),
         # A charge is returned once, whoever finds that the invoice could not take it.
         Index(
             "uq_refund_attempts_returned_charge",
@@ -68,6 +69,7 @@ class RefundAttempt(Base):
 
     id: Mapped[int] = mapped_column(IdColumn, primary_key=True)
     kind: Mapped[RefundKind] = mapped_column(EnumText(RefundKind), default=RefundKind.REFUND)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practices.id"))
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
     # The card payment given back at the processor; None for a return (never recorded).
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
@@ -101,11 +103,13 @@ class RefundAttempt(Base):
 
     @classmethod
     def returning(
-        cls, *, invoice_id: int, processor_id: int | None, charge: str, amount: int
+        cls, invoice: Invoice, *, processor_id: int | None, charge: str, amount: int
     ) -> RefundAttempt:
         """The return of a charge the invoice could not take (claim it before calling)."""
+        invoice_id = invoice.id
         return cls(
             kind=RefundKind.RETURN,
+            practice_id=invoice.practice_id,
             invoice_id=invoice_id,
             payment_id=None,
             processor_id=processor_id,

@@ -161,7 +161,7 @@ async def _handle(
             ):
                 to_return = await owe_return(
                     session,
-                    invoice_id=invoice.id,
+                    invoice,
                     processor_id=config.id,
                     charge=reference,
                     amount=charge.amount,
@@ -195,7 +195,7 @@ async def _handle(
                 given = sum(r.amount for r in refunds if r.succeeded)
                 to_return = await owe_return(
                     session,
-                    invoice_id=invoice.id,
+                    invoice,
                     processor_id=config.id,
                     charge=reference,
                     amount=status.amount - given,

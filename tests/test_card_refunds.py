@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from models import Payment, Refund
+from models import Membership, Payment, Refund
+from models.enums import Role
 from schema.node import encode_id
 from tests.api import Api
 from tests.factories import World
@@ -233,3 +234,48 @@ async def test_a_card_part_that_cannot_go_back_leaves_the_cash_part_refundable(
     assert [e["code"] for e in payload["errors"]] == ["NOT_CONFIGURED"]
     assert refunds_at_stripe(localstripe, intent) == []
     assert await recorded_references(world, invoice_id) == [None]
+
+
+async def test_a_refund_key_belongs_to_its_practice(
+    api: Api, world: World, other_world: World, localstripe: LocalStripe
+) -> None:
+    """The same admin refunding with the same key in a second practice makes a second,
+    independent refund there (as sendInvoice's keys do), not a CONFLICT."""
+    async with world.db.writer() as session, session.begin():
+        session.add(
+            Membership(user_id=world.admin.id, practice_id=other_world.practice_id, role=Role.ADMIN)
+        )
+    here, here_intent = await paid_by_card(api, world, localstripe, 10_000)
+    await enable_cards(api, other_world)
+    there = await other_world.invoice(amount=8_000)
+    payload = await pay_by_card(api, other_world, there, localstripe.create_payment_method())
+    assert payload["errors"] == [], payload
+    there_intent = next(i["id"] for i in localstripe.payment_intents() if i["id"] != here_intent)
+    tokens = {
+        here: await world.token(world.admin, "ADMIN"),
+        there: await other_world.token(world.admin, "ADMIN"),
+    }
+
+    async def refund_in(invoice_id: int) -> dict[str, Any]:
+        variables = {
+            "input": {
+                "invoiceId": encode_id("Invoice", invoice_id),
+                "amount": 3_000,
+                "reason": "goodwill",
+                "idempotencyKey": "refund-everywhere",
+            }
+        }
+        data = await api.data(REFUND, variables, tokens[invoice_id])
+        payload: dict[str, Any] = data["refundInvoice"]
+        return payload
+
+    first = await refund_in(here)
+    second = await refund_in(there)
+    assert first["errors"] == second["errors"] == []
+    assert refunds_at_stripe(localstripe, here_intent) == [3_000]
+    assert refunds_at_stripe(localstripe, there_intent) == [3_000]
+    # A retry in either practice answers that practice's refund, refunding nothing more
+    assert await refund_in(here) == first
+    assert await refund_in(there) == second
+    assert refunds_at_stripe(localstripe, here_intent) == [3_000]
+    assert refunds_at_stripe(localstripe, there_intent) == [3_000]

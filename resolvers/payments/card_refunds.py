@@ -83,8 +83,8 @@ async def ask(processor: PaymentProcessor, call: RefundCall) -> RefundResult:
 
 async def owe_return(
     session: AsyncSession,
+    invoice: Invoice,
     *,
-    invoice_id: int,
     processor_id: int | None,
     charge: str,
     amount: int,
@@ -106,7 +106,7 @@ async def owe_return(
         if amount <= 0:
             return None
         attempt = RefundAttempt.returning(
-            invoice_id=invoice_id, processor_id=processor_id, charge=charge, amount=amount
+            invoice, processor_id=processor_id, charge=charge, amount=amount
         )
         attempt.claim(now, lease)
         session.add(attempt)

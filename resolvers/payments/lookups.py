@@ -175,7 +175,7 @@ async def look_up_payment(services: Services, attempt: PaymentAttempt, report: R
             if settled is Settlement.NOT_PAYABLE:
                 to_return = await owe_return(
                     session,
-                    invoice_id=invoice.id,
+                    invoice,
                     processor_id=row.processor_id,
                     charge=result.reference,
                     amount=result.amount,

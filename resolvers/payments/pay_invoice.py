@@ -257,7 +257,7 @@ async def _settle(
                         # Committed with this transaction, before the processor hears of it.
                         to_return = await owe_return(
                             session,
-                            invoice_id=invoice.id,
+                            invoice,
                             processor_id=attempt.processor_id,
                             charge=reference,
                             amount=amount,

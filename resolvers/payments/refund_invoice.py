@@ -113,6 +113,7 @@ async def _own_attempt(session: AsyncSession, claim: Claim | None) -> RefundAtte
     attempt = (
         await session.execute(
             select(RefundAttempt).where(
+                RefundAttempt.practice_id == claim.practice_id,
                 RefundAttempt.requested_by_id == claim.user_id,
                 RefundAttempt.request_key == claim.key,
             )
@@ -222,6 +223,7 @@ async def _new_attempt(
     ((payment, card_amount),) = cards
     assert payment.processor_reference is not None
     attempt = RefundAttempt(
+        practice_id=invoice.practice_id,
         invoice_id=invoice.id,
         payment_id=payment.id,
         processor_id=payment.processor_id,
