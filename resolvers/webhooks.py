@@ -35,9 +35,15 @@ from models import WebhookEvent as HandledEvent
 from models.base import utcnow
 from models.enums import ProcessorType
 from models.errors import DomainError
-from models.processing import AttemptStatus, Settlement, settle_decline, settle_success
+from models.processing import AttemptStatus, settle_decline
 from models.refunding import OPEN_REFUND, RefundAttempt
-from resolvers.payments.card_refunds import RefundCall, give_back, owe_return, refund_lease
+from resolvers.payments.card_refunds import (
+    RefundCall,
+    give_back,
+    owe_return,
+    refund_lease,
+    take_or_return,
+)
 from resolvers.payments.processor_refunds import record_refunds, refund_failed
 from resolvers.payments.processors import processor_of
 from schema.node import decode_id
@@ -154,17 +160,24 @@ async def _handle(
         assert reference is not None
         if event.kind is EventKind.PAYMENT_SUCCEEDED:
             charge = ChargeSucceeded(reference=reference, amount=event.amount or attempt.amount)
-            # A second charge for one attempt, or one the invoice cannot take: give it back.
-            if (
-                _duplicate_charge(invoice, attempt, reference)
-                or _settle_success(invoice, attempt, charge) is Settlement.NOT_PAYABLE
-            ):
+            if _duplicate_charge(invoice, attempt, reference):
+                # A second charge for one attempt: given back whole.
                 to_return = await owe_return(
                     session,
                     invoice,
                     processor_id=config.id,
                     charge=reference,
                     amount=charge.amount,
+                    lease=lease,
+                )
+            else:
+                # Recorded, or given back when the invoice cannot take it.
+                _, to_return = await take_or_return(
+                    session,
+                    invoice,
+                    attempt,
+                    charge=charge,
+                    actor_id=attempt.created_by_id,
                     lease=lease,
                 )
         elif event.kind is EventKind.PAYMENT_FAILED:
@@ -185,21 +198,19 @@ async def _handle(
             attempt.await_customer(reference)
         elif event.kind is EventKind.REFUNDED:
             attempts = await _refund_attempts(session, invoice.id)
-            if (
-                isinstance(status, ChargeSucceeded)
-                and not _duplicate_charge(invoice, attempt, reference)
-                and _settle_success(invoice, attempt, status) is Settlement.NOT_PAYABLE
+            if isinstance(status, ChargeSucceeded) and not _duplicate_charge(
+                invoice, attempt, reference
             ):
-                # The refund event came first, about a charge the invoice cannot take: what
-                # the processor has not given back yet goes back.
-                given = sum(r.amount for r in refunds if r.succeeded)
-                to_return = await owe_return(
+                # The refund event came first: the payment is recorded, or — when the invoice
+                # cannot take it — what the processor has not given back yet goes back.
+                _, to_return = await take_or_return(
                     session,
                     invoice,
-                    processor_id=config.id,
-                    charge=reference,
-                    amount=status.amount - given,
+                    attempt,
+                    charge=status,
+                    actor_id=attempt.created_by_id,
                     lease=lease,
+                    unreturned=status.amount - sum(r.amount for r in refunds if r.succeeded),
                 )
             record_refunds(invoice, reference, refunds, attempts)
         elif event.kind is EventKind.REFUND_UPDATED:
@@ -232,19 +243,6 @@ async def _refund_attempts(session: AsyncSession, invoice_id: int) -> list[Refun
                 select(RefundAttempt).where(RefundAttempt.invoice_id == invoice_id)
             )
         ).all()
-    )
-
-
-def _settle_success(
-    invoice: Invoice, attempt: PaymentAttempt, charge: ChargeSucceeded
-) -> Settlement:
-    return settle_success(
-        invoice,
-        attempt,
-        reference=charge.reference,
-        amount=charge.amount,
-        actor_id=attempt.created_by_id,
-        now=utcnow(),
     )
 
 

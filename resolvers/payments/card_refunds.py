@@ -20,14 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.database import Database
 from adapters.payment_processor import (
+    ChargeSucceeded,
     PaymentProcessor,
     ProcessorOptions,
     ProcessorRefused,
     ProcessorUnavailable,
     RefundResult,
 )
-from models import Invoice, RefundAttempt
+from models import Invoice, PaymentAttempt, RefundAttempt
 from models.base import utcnow
+from models.processing import Settlement, settle_success
 from models.refunding import RefundKind, RefundStatus, refund_metadata
 
 log = logging.getLogger("carebill.payments")
@@ -79,6 +81,40 @@ async def ask(processor: PaymentProcessor, call: RefundCall) -> RefundResult:
     return await processor.refund(
         call.payment_reference, call.amount, call.idempotency_key, call.metadata
     )
+
+
+async def take_or_return(
+    session: AsyncSession,
+    invoice: Invoice,
+    attempt: PaymentAttempt,
+    *,
+    charge: ChargeSucceeded,
+    actor_id: int | None,
+    lease: timedelta,
+    unreturned: int | None = None,
+) -> tuple[Settlement, RefundCall | None]:
+    """A charge the processor made for `attempt`: recorded on the invoice (locked) once, or,
+    when the invoice cannot take it, owed back to the card — `unreturned` of it (all of it
+    unless said), the return claimed in this transaction for the caller to make."""
+    settled = settle_success(
+        invoice,
+        attempt,
+        reference=charge.reference,
+        amount=charge.amount,
+        actor_id=actor_id,
+        now=utcnow(),
+    )
+    if settled is not Settlement.NOT_PAYABLE:
+        return settled, None
+    owed = await owe_return(
+        session,
+        invoice,
+        processor_id=attempt.processor_id,
+        charge=charge.reference,
+        amount=charge.amount if unreturned is None else unreturned,
+        lease=lease,
+    )
+    return settled, owed
 
 
 async def owe_return(

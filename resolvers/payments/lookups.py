@@ -21,14 +21,14 @@ from adapters.payment_processor import (
 )
 from models import Invoice, Payment, PaymentAttempt, PaymentProcessorConfig, RefundAttempt
 from models.base import utcnow
-from models.processing import Settlement, payment_metadata, settle_decline, settle_success
+from models.processing import payment_metadata, settle_decline
 from models.refunding import OPEN_REFUND, RefundStatus, settle_refund
 from resolvers.payments.card_refunds import (
     RefundCall,
     claim_return,
     give_back,
-    owe_return,
     refund_lease,
+    take_or_return,
 )
 from resolvers.payments.processor_refunds import record_refunds
 from resolvers.payments.processors import processor_of
@@ -164,23 +164,14 @@ async def look_up_payment(services: Services, attempt: PaymentAttempt, report: R
             row.decline("the payment never reached the processor", None)
             report.settled.append(f"{what}: never reached the processor; closed")
         elif isinstance(result, ChargeSucceeded):
-            settled = settle_success(
+            settled, to_return = await take_or_return(
+                session,
                 invoice,
                 row,
-                reference=result.reference,
-                amount=result.amount,
+                charge=result,
                 actor_id=row.created_by_id,
-                now=utcnow(),
+                lease=refund_lease(services.processors.options),
             )
-            if settled is Settlement.NOT_PAYABLE:
-                to_return = await owe_return(
-                    session,
-                    invoice,
-                    processor_id=row.processor_id,
-                    charge=result.reference,
-                    amount=result.amount,
-                    lease=refund_lease(services.processors.options),
-                )
             report.settled.append(f"{what}: {settled.value}")
         elif isinstance(result, ChargeDeclined):
             settle_decline(

@@ -48,11 +48,10 @@ from models.processing import (
     Settlement,
     payment_metadata,
     settle_decline,
-    settle_success,
 )
 from models.scope import Viewer
 from resolvers.payments.attempts import new_attempt, open_attempt
-from resolvers.payments.card_refunds import RefundCall, give_back, owe_return, refund_lease
+from resolvers.payments.card_refunds import RefundCall, give_back, refund_lease, take_or_return
 from resolvers.payments.processors import (
     card_processor,
     processor_of,
@@ -244,25 +243,17 @@ async def _settle(
             attempt = await session.get_one(PaymentAttempt, work.attempt_id)
             done = InvoicePayload(invoice=InvoiceType(row=invoice))
             match answer:
-                case ChargeSucceeded(reference=reference, amount=amount):
-                    settled = settle_success(
+                case ChargeSucceeded():
+                    # A return owed is committed with this transaction, before it is made.
+                    settled, to_return = await take_or_return(
+                        session,
                         invoice,
                         attempt,
-                        reference=reference,
-                        amount=amount,
+                        charge=answer,
                         actor_id=viewer.user_id,
-                        now=now,
+                        lease=lease,
                     )
                     if settled is Settlement.NOT_PAYABLE:
-                        # Committed with this transaction, before the processor hears of it.
-                        to_return = await owe_return(
-                            session,
-                            invoice,
-                            processor_id=attempt.processor_id,
-                            charge=reference,
-                            amount=amount,
-                            lease=lease,
-                        )
                         error = DomainError(
                             ErrorCode.CONFLICT,
                             "the invoice was settled otherwise while the card was charged; "
