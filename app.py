@@ -98,9 +98,11 @@ def connection_token(params: object) -> str | None:
 @dataclass
 class SocketContext(Context):
     """A websocket's context, for the whole connection: strawberry fills `connection_params`
-    from `connection_init`, then `on_ws_connect` authenticates it."""
+    from `connection_init`, then `on_ws_connect` authenticates it. Its operations take their
+    own sessions: the socket outlives them and must not keep a connection."""
 
     connection_params: dict[str, Any] | None = None
+    shares_connection: bool = False
 
 
 class CareBillGraphQL(GraphQL[Context, None]):
@@ -176,6 +178,9 @@ class CareBillGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
+        finally:
+            # Also when the operation failed or was cancelled (the client went away).
+            await context.close()
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
-from sqlalchemy import event, text
+from sqlalchemy import Executable, Result, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -16,6 +19,16 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _IMMEDIATE = "carebill_immediate"
+# A request's shared read connection: on SQLite no BEGIN (each statement is its own
+# transaction), the counterpart of PostgreSQL's AUTOCOMMIT.
+_AUTOCOMMIT = "carebill_autocommit"
+
+# Connections a process keeps open (PostgreSQL, or a SQLite file). A request holds at most one
+# at a time (its read connection, or its writer, see `RequestConnection`), so this many requests
+# reach the database at once and the next ones wait for a connection (`pool_timeout`, 30 s).
+# No overflow: an overflow connection is closed when it is given back, and a steady load just
+# above the pool then opens and closes a connection for nearly every request.
+POOL_SIZE = 30
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -37,14 +50,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(_AUTOCOMMIT, False):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(_IMMEDIATE, False) else "BEGIN")
 
 
-# How many connections one request (one GraphQL operation, one socket's operations) holds at
-# once. graphql-core resolves sibling root fields concurrently and each opens its own session:
-# unbounded, one query with 30 aliased root fields held 30 connections, and a few such requests
-# exhausted PostgreSQL's `max_connections` ("too many clients"). Past the bound, fields wait.
+# How many connections one operation over a websocket holds at once (an HTTP request holds one:
+# `RequestConnection`). graphql-core resolves sibling root fields concurrently and each opens its
+# own session: unbounded, one query with 30 aliased root fields held 30 connections, and a few
+# such requests exhausted PostgreSQL's `max_connections` ("too many clients"). Past the bound,
+# fields wait.
 CONNECTIONS_PER_REQUEST = 4
 
 
@@ -104,16 +120,109 @@ class BoundedSession(AsyncSession):
                 self._permits.release()
 
 
+class RequestConnection:
+    """The one connection an HTTP request reads through: taken from the pool at its first read,
+    shared by every loader batch, root field and reading session of the request, given back by
+    `release` (at the end of the request, or before the request opens a writer).
+
+    graphql-core resolves sibling fields concurrently and a DataLoader batch runs in a task of
+    its own, but a connection runs one statement at a time: a lock serialises them. A statement
+    (`execute`) holds it only while it runs (its rows are buffered), so no task ever waits for
+    the lock while holding it, whatever awaits what; a reading session (`session`) holds it
+    from its start to its end, re-entrantly for its own task, and must not await other tasks
+    meanwhile. Reads do not open a transaction (AUTOCOMMIT on PostgreSQL, no BEGIN on SQLite):
+    each statement sees what was committed when it started, as in READ COMMITTED, and a request
+    costs no BEGIN or ROLLBACK round trips."""
+
+    def __init__(self, engine: AsyncEngine, is_sqlite: bool) -> None:
+        self._engine = engine
+        self._is_sqlite = is_sqlite
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._depth = 0
+        self._connection: AsyncConnection | None = None
+        self._released = False
+        self.checkouts = 0
+
+    async def _connect(self) -> AsyncConnection:
+        connection = await self._engine.connect()
+        try:
+            if self._is_sqlite:
+                await connection.execution_options(**{_AUTOCOMMIT: True})
+            else:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    @asynccontextmanager
+    async def _held(self) -> AsyncIterator[AsyncConnection]:
+        """The connection, this task alone using it meanwhile."""
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            assert self._connection is not None
+            self._depth += 1
+            try:
+                yield self._connection
+            finally:
+                self._depth -= 1
+            return
+        async with self._lock:
+            self._owner, self._depth = task, 1
+            try:
+                if self._released:
+                    # A straggler after the request ended (a batch still running when it was
+                    # cancelled): a connection of its own, given back at once.
+                    async with self._engine.connect() as own:
+                        yield own
+                    return
+                if self._connection is None:
+                    self._connection = await self._connect()
+                    self.checkouts += 1
+                yield self._connection
+            finally:
+                self._owner, self._depth = None, 0
+
+    async def execute(self, statement: Executable) -> Result[Any]:
+        """Runs one statement; its rows are read before another statement may start."""
+        async with self._held() as connection:
+            return await connection.execute(statement)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session on this connection for a reading unit of work."""
+        async with (
+            self._held() as connection,
+            AsyncSession(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
+    async def release(self, *, final: bool = True) -> None:
+        """Gives the connection back to the pool (waiting for a statement in flight). After the
+        final release, reads still work but each takes and gives back a connection. Inside this
+        task's own reading session the connection is in use and stays."""
+        if self._owner is not None and self._owner is asyncio.current_task():
+            return
+        async with self._lock:
+            self._released = self._released or final
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await connection.close()
+
+
 class Database:
-    """Owns the engine. Each unit of work opens its own short session: sibling GraphQL fields
-    resolve concurrently and must never share one."""
+    """Owns the engine. Outside a request each unit of work opens its own short session; a
+    request reads through its `RequestConnection` (`for_request`)."""
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
-            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            options.update(pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
+        elif ":memory:" not in url:  # a file: a queue pool (an in-memory database has one)
+            options.update(pool_size=POOL_SIZE, max_overflow=0)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -126,20 +235,49 @@ class Database:
             expire_on_commit=False,
         )
         self._permits: SessionPermits | None = None
+        self._shared: RequestConnection | None = None
 
     def bounded(self, permits: SessionPermits) -> Database:
-        """This database as one request sees it: its sessions share `permits` (same engine)."""
+        """This database as one operation sees it: its sessions share `permits` (same engine)."""
         view = copy.copy(self)
         view._permits = permits
         return view
 
-    def reader(self) -> AsyncSession:
+    def request_connection(self) -> RequestConnection:
+        return RequestConnection(self.engine, self.is_sqlite)
+
+    def for_request(self, permits: SessionPermits, shared: RequestConnection) -> Database:
+        """This database as one HTTP request sees it: every read through `shared`, a writer
+        only once `shared` is given back (never two connections at once)."""
+        view = self.bounded(permits)
+        view._shared = shared
+        return view
+
+    def reader(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session for reading; on SQLite it does not block writers."""
+        if self._shared is not None:
+            return self._shared.session()
         return self._reader(permits=self._permits)
 
-    def writer(self) -> AsyncSession:
+    def writer(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session for one writing transaction; on SQLite it holds the write lock throughout."""
+        if self._shared is not None:
+            return self._writing(self._shared)
         return self._writer(permits=self._permits)
+
+    @asynccontextmanager
+    async def _writing(self, shared: RequestConnection) -> AsyncIterator[AsyncSession]:
+        await shared.release(final=False)  # reads after it take the connection again
+        async with self._writer(permits=self._permits) as session:
+            yield session
+
+    async def execute(self, statement: Executable) -> Result[Any]:
+        """Runs one reading statement (rows buffered): on the request's connection, or in a
+        session of its own outside a request."""
+        if self._shared is not None:
+            return await self._shared.execute(statement)
+        async with self._reader(permits=self._permits) as session:
+            return await session.execute(statement)
 
     async def ping(self) -> bool:
         try:

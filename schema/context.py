@@ -7,7 +7,7 @@ from typing import Any, TypeAlias
 
 from strawberry.types import Info as StrawberryInfo
 
-from adapters.database import Database, SessionPermits
+from adapters.database import Database, RequestConnection, SessionPermits
 from models.scope import Viewer
 from schema.errors import unauthenticated
 from schema.loaders import Loaders
@@ -26,6 +26,12 @@ class Context:
     response: Any = None
     # The connections this request holds at once are bounded (see adapters/database.py).
     permits: SessionPermits = field(default_factory=SessionPermits, repr=False)
+    # An HTTP request reads through one connection (`RequestConnection`), given back by
+    # `close()`; a websocket's operations each take their own sessions, within `permits` (a
+    # subscription lives long: it must not keep a connection between its reads).
+    shares_connection: bool = True
+    _connection: RequestConnection | None = field(default=None, repr=False)
+    _db: Database | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)
 
     def act_as(self, viewer: Viewer | None) -> None:
@@ -35,8 +41,19 @@ class Context:
 
     @property
     def db(self) -> Database:
-        """The database, through this request's permits: open sessions with `ctx.db`."""
-        return self.services.db.bounded(self.permits)
+        """The database as this request uses it: open sessions with `ctx.db`."""
+        if self._db is None:
+            if self.shares_connection:
+                self._connection = self.services.db.request_connection()
+                self._db = self.services.db.for_request(self.permits, self._connection)
+            else:
+                self._db = self.services.db.bounded(self.permits)
+        return self._db
+
+    async def close(self) -> None:
+        """The request is over: its read connection goes back to the pool."""
+        if self._connection is not None:
+            await self._connection.release()
 
     @property
     def settings(self) -> Settings:
