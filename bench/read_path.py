@@ -9,7 +9,8 @@ the code can be compared on the same rows (answers byte for byte).
     .venv/bin/python bench/read_path.py drop state.json
 
 `measure` prints, per operation (medians over --runs, one request at a time after warm-ups):
-the CPU ms of this thread per request (the app and the ASGI client), the SQL statements, the
+the CPU ms of this thread per request (the app and the ASGI client), the Python function calls
+of one request (steady whatever else the machine runs, unlike CPU time), the SQL statements, the
 pool checkouts and the other round trips (BEGIN/ROLLBACK/pings), the new connections the pool
 opened, then the same operation at --concurrency clients at once in this process: requests/s
 (in process, so only a ratio between versions) and the connections the pool opened meanwhile.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import statistics
 import sys
@@ -167,6 +169,7 @@ async def measure(state: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                     profiler.stop()
                     print(profiler.output_text(unicode=False, color=False, show_all=False))
                     continue
+                calls = await _calls(http, query, variables, token)
                 cpu, statements, checkouts, trips = [], [], [], []
                 opened[0] = 0
                 for _ in range(args.runs):
@@ -202,6 +205,7 @@ async def measure(state: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                         {
                             "operation": key,
                             "cpu_ms": round(statistics.median(cpu), 2),
+                            "python_calls": calls,
                             "statements": statistics.median(statements),
                             "checkouts": statistics.median(checkouts),
                             "other_round_trips": statistics.median(trips),
@@ -213,6 +217,16 @@ async def measure(state: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                     flush=True,
                 )
     return answers
+
+
+async def _calls(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> int:
+    """Python function calls of one request (app and client, cProfile): a measure of the work
+    that the other processes on a shared machine do not move, unlike its CPU time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await post(http, query, variables, token)
+    profiler.disable()
+    return sum(entry.callcount for entry in profiler.getstats())
 
 
 def main() -> None:

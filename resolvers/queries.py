@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
 import strawberry
 from sqlalchemy import select
 
@@ -15,6 +19,7 @@ from schema.context import Info, viewer_of
 from schema.invoices import InvoiceConnection, InvoiceFilter, InvoiceType, PaymentType, RefundType
 from schema.node import Node, decode_any, decode_id
 from schema.practice import PaymentProcessorType, PracticeType
+from schema.preload import preload_invoices, selected_names, top_names
 from schema.reads import InvoiceQuery, list_clients, list_invoices
 from schema.users import UserType, ViewerType
 
@@ -40,7 +45,20 @@ async def practice(info: Info) -> PracticeType | None:
 async def clients(
     info: Info, first: int | None = None, after: str | None = None, search: str | None = None
 ) -> ClientConnection:
-    page = await list_clients(info.context, viewer_of(info), search, first, after)
+    count = "totalCount" in top_names(info)
+    page = await list_clients(info.context, viewer_of(info), search, first, after, count=count)
+    names = selected_names(info)
+    ids = [row.id for _, row in page.items]
+    loaders = info.context.loaders
+    loading: list[Awaitable[Any]] = []
+    if "balance" in names and ids:
+        loading += [
+            loaders.balances.load_many(ids),
+            loaders.practices.load(viewer_of(info).practice_id),
+        ]
+    if "providers" in names and ids:
+        loading.append(loaders.providers_of_client.load_many(ids))
+    await asyncio.gather(*loading)
     return ClientConnection.of(page)
 
 
@@ -60,7 +78,9 @@ async def invoices(
     after: str | None = None,
 ) -> InvoiceConnection:
     query = filter.to_query() if filter is not None else InvoiceQuery()
-    page = await list_invoices(info.context, viewer_of(info), query, first, after)
+    count = "totalCount" in top_names(info)
+    page = await list_invoices(info.context, viewer_of(info), query, first, after, count=count)
+    await preload_invoices(info, [row for _, row in page.items], selected_names(info))
     return InvoiceConnection.of(page)
 
 
@@ -70,7 +90,10 @@ async def invoice(info: Info, id: strawberry.ID) -> InvoiceType | None:
     if pk is None:
         return None
     row = await info.context.loaders.invoices.load(pk)
-    return None if row is None else InvoiceType(row=row)
+    if row is None:
+        return None
+    await preload_invoices(info, [row], selected_names(info))
+    return InvoiceType(row=row)
 
 
 async def node(info: Info, id: strawberry.ID) -> Node | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar, cast
 
 import strawberry
 
@@ -11,6 +12,7 @@ from adapters.payment_processor import charge_refusal
 from models import Invoice as InvoiceRow
 from models import InvoiceEvent as EventRow
 from models import Payment as PaymentRow
+from models import PaymentProcessorConfig
 from models import Refund as RefundRow
 from models.base import utcnow
 from models.invoice import Amounts, Operation, amounts_of
@@ -19,69 +21,129 @@ from models.reminders import is_overdue, local_date
 from schema.context import Info, viewer_of
 from schema.enums import InvoiceAction, InvoiceStatus, PaymentMethodKind
 from schema.errors import UserError
+from schema.loaders import MISSING, Loaders
 from schema.money import MoneyType
 from schema.node import Node, decode_id, encode_id
 from schema.pagination import Page, PageInfo
+from schema.preload import later
 from schema.reads import InvoiceQuery
 from schema.users import UserType
 
 if TYPE_CHECKING:
     from schema.clients import Client
 
+T = TypeVar("T")
 
-async def _person(info: Info, user_id: int | None) -> UserType | None:
+# Placeholders of the plain fields until `__post_init__` sets them from the row.
+_NO_ID = strawberry.ID("")
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+
+
+def person(info: Info, user_id: int | None) -> UserType | None:
+    """The person `user_id` as the viewer may see them: at once when loaded, else later."""
     if user_id is None:
         return None
+    row = info.context.loaders.people.known(user_id)
+    if row is MISSING:
+        return later(_load_person(info, user_id))
+    return None if row is None else UserType(row=row)
+
+
+async def _load_person(info: Info, user_id: int) -> UserType | None:
     row = await info.context.loaders.people.load(user_id)
-    return UserType(row=row) if row is not None else None
+    return None if row is None else UserType(row=row)
+
+
+# Resolvers of fields declared between plain ones (`x: T = strawberry.field(resolver=...)`): a
+# type's fields keep their order in the schema.
+
+
+def _amount(root: PaymentType | RefundType) -> MoneyType:
+    return MoneyType.of(root.row.amount, root.currency)
+
+
+def _actor(root: InvoiceEventType, info: Info) -> UserType | None:
+    return person(info, root.row.actor_id)
+
+
+def _event_amount(root: InvoiceEventType) -> MoneyType | None:
+    amount = root.row.amount
+    return None if amount is None else MoneyType.of(amount, root.currency)
+
+
+def _client(root: InvoiceType, info: Info) -> Annotated[Client, strawberry.lazy("schema.clients")]:
+    from schema.clients import Client
+
+    row = info.context.loaders.people.known(root.row.client_id)
+    if row is MISSING:
+        return later(_load_client(root, info))
+    assert row is not None  # the invoice is visible, so is its client
+    return Client(row=row)
+
+
+async def _load_client(root: InvoiceType, info: Info) -> Client:
+    from schema.clients import Client
+
+    row = await info.context.loaders.people.load(root.row.client_id)
+    assert row is not None  # the invoice is visible, so is its client
+    return Client(row=row)
+
+
+def _provider(root: InvoiceType, info: Info) -> UserType:
+    # The invoice is visible, so is its provider: never None.
+    return cast(UserType, person(info, root.row.provider_id))
+
+
+def _subtotal(root: InvoiceType) -> MoneyType:
+    return MoneyType.of(root.row.subtotal_amount, root.row.currency)
+
+
+def _tax(root: InvoiceType) -> MoneyType:
+    return MoneyType.of(root.row.tax_amount, root.row.currency)
 
 
 @strawberry.type(name="Payment")
 class PaymentType(Node):
     row: strawberry.Private[PaymentRow]
     currency: strawberry.Private[str]
+    # Plain values, set from the row: a field without a resolver costs a fraction of one with.
+    id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
+    amount: MoneyType = strawberry.field(resolver=_amount)
+    method: PaymentMethodKind = PaymentMethodKind.CASH
+    reference: str | None = strawberry.field(
+        default=None, description="Cheque number, transfer id or the processor's charge id"
+    )
+    received_at: datetime = _NO_TIME
+
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = encode_id("Payment", row.id)
+        self.method = row.method
+        self.reference = row.reference or row.processor_reference
+        self.received_at = row.received_at
 
     @strawberry.field
-    def amount(self) -> MoneyType:
-        return MoneyType.of(self.row.amount, self.currency)
-
-    @strawberry.field
-    def method(self) -> PaymentMethodKind:
-        return self.row.method
-
-    @strawberry.field(description="Cheque number, transfer id or the processor's charge id")
-    def reference(self) -> str | None:
-        return self.row.reference or self.row.processor_reference
-
-    @strawberry.field
-    def received_at(self) -> datetime:
-        return self.row.received_at
-
-    @strawberry.field
-    async def recorded_by(self, info: Info) -> UserType | None:
-        return await _person(info, self.row.recorded_by_id)
+    def recorded_by(self, info: Info) -> UserType | None:
+        return person(info, self.row.recorded_by_id)
 
 
 @strawberry.type(name="Refund")
 class RefundType(Node):
     row: strawberry.Private[RefundRow]
     currency: strawberry.Private[str]
+    id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
+    amount: MoneyType = strawberry.field(resolver=_amount)
+    reason: str = ""
+    created_at: datetime = _NO_TIME
+
+    def __post_init__(self) -> None:
+        self.id = encode_id("Refund", self.row.id)
+        self.reason = self.row.reason
+        self.created_at = self.row.created_at
 
     @strawberry.field
-    def amount(self) -> MoneyType:
-        return MoneyType.of(self.row.amount, self.currency)
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    async def created_by(self, info: Info) -> UserType | None:
-        return await _person(info, self.row.created_by_id)
+    def created_by(self, info: Info) -> UserType | None:
+        return person(info, self.row.created_by_id)
 
 
 @strawberry.type(
@@ -90,35 +152,46 @@ class RefundType(Node):
 class InvoiceEventType:
     row: strawberry.Private[EventRow]
     currency: strawberry.Private[str]
+    id: strawberry.ID = _NO_ID
+    action: InvoiceAction = InvoiceAction.SENT
+    actor: UserType | None = strawberry.field(resolver=_actor)
+    at: datetime = _NO_TIME
+    amount: MoneyType | None = strawberry.field(resolver=_event_amount)
+    note: str | None = None
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return encode_id("InvoiceEvent", self.row.id)
-
-    @strawberry.field
-    def action(self) -> InvoiceAction:
-        return self.row.action
-
-    @strawberry.field
-    async def actor(self, info: Info) -> UserType | None:
-        return await _person(info, self.row.actor_id)
-
-    @strawberry.field
-    def at(self) -> datetime:
-        return self.row.at
-
-    @strawberry.field
-    def amount(self) -> MoneyType | None:
-        return None if self.row.amount is None else MoneyType.of(self.row.amount, self.currency)
-
-    @strawberry.field
-    def note(self) -> str | None:
-        return self.row.note
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = encode_id("InvoiceEvent", row.id)
+        self.action = row.action
+        self.at = row.at
+        self.note = row.note
 
 
 @strawberry.type(name="Invoice")
 class InvoiceType(Node):
+    """Its nested fields answer at once from what the loaders hold (a list preloads it,
+    schema/preload.py), or load it."""
+
     row: strawberry.Private[InvoiceRow]
+
+    def __post_init__(self) -> None:
+        row = self.row
+        self.id = encode_id("Invoice", row.id)
+        self.number = row.display_number
+        self.description = row.description
+        self.status = row.status
+        self.sent_at = row.sent_at
+        self.due_date = row.due_date
+        self.paid_at = row.paid_at
+        self.currency = row.currency
+        self.tax_rate_basis_points = row.tax_rate_bp
+
+    def _amounts_now(self, loaders: Loaders) -> Amounts | None:
+        payments = loaders.payments.known(self.row.id)
+        refunds = loaders.refunds.known(self.row.id)
+        if payments is MISSING or refunds is MISSING:
+            return None
+        return amounts_of(self.row, payments, refunds)
 
     async def _amounts(self, info: Info) -> Amounts:
         loaders = info.context.loaders
@@ -126,139 +199,161 @@ class InvoiceType(Node):
         refunds = await loaders.refunds.load(self.row.id)
         return amounts_of(self.row, payments, refunds)
 
-    async def _can(self, info: Info, operation: Operation) -> bool:
+    def _from_amounts(self, info: Info, answer: Callable[[Amounts], T]) -> T:
+        amounts = self._amounts_now(info.context.loaders)
+        if amounts is None:
+            return later(self._later(info, answer))
+        return answer(amounts)
+
+    async def _later(self, info: Info, answer: Callable[[Amounts], T]) -> T:
+        return answer(await self._amounts(info))
+
+    def _can(self, info: Info, operation: Operation) -> bool:
         viewer = viewer_of(info)
-        return can(viewer, self.row, await self._amounts(info), operation)
+        return self._from_amounts(info, lambda a: can(viewer, self.row, a, operation))
 
     def _money(self, amount: int) -> MoneyType:
         return MoneyType.of(amount, self.row.currency)
 
-    @strawberry.field(description="Sequential per practice, e.g. INV-000123")
-    def number(self) -> str:
-        return self.row.display_number
+    # Plain values, set from the row: a field without a resolver costs a fraction of one with.
+    id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
+    number: str = strawberry.field(
+        default="", description="Sequential per practice, e.g. INV-000123"
+    )
+    description: str = ""
+    status: InvoiceStatus = InvoiceStatus.UNPAID
 
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
+    client: Annotated[Client, strawberry.lazy("schema.clients")] = strawberry.field(
+        resolver=_client
+    )
+    provider: UserType = strawberry.field(resolver=_provider)
+    sent_at: datetime = _NO_TIME
+    due_date: date | None = None
+    paid_at: datetime | None = None
+    currency: str = ""
 
-    @strawberry.field
-    def status(self) -> InvoiceStatus:
-        return self.row.status
-
-    @strawberry.field
-    async def client(self, info: Info) -> Annotated[Client, strawberry.lazy("schema.clients")]:
-        from schema.clients import Client
-
-        row = await info.context.loaders.people.load(self.row.client_id)
-        assert row is not None  # the invoice is visible, so is its client
-        return Client(row=row)
-
-    @strawberry.field
-    async def provider(self, info: Info) -> UserType:
-        person = await _person(info, self.row.provider_id)
-        assert person is not None  # the invoice is visible, so is its provider
-        return person
-
-    @strawberry.field
-    def sent_at(self) -> datetime:
-        return self.row.sent_at
-
-    @strawberry.field
-    def due_date(self) -> date | None:
-        return self.row.due_date
-
-    @strawberry.field
-    def paid_at(self) -> datetime | None:
-        return self.row.paid_at
-
-    @strawberry.field
-    def currency(self) -> str:
-        return self.row.currency
-
-    @strawberry.field(description="Total minus tax")
-    def subtotal(self) -> MoneyType:
-        return self._money(self.row.subtotal_amount)
-
-    @strawberry.field
-    def tax(self) -> MoneyType:
-        return self._money(self.row.tax_amount)
-
-    @strawberry.field(description="Tax rate frozen on the invoice when sent, in basis points")
-    def tax_rate_basis_points(self) -> int:
-        return self.row.tax_rate_bp
+    subtotal: MoneyType = strawberry.field(resolver=_subtotal, description="Total minus tax")
+    tax: MoneyType = strawberry.field(resolver=_tax)
+    tax_rate_basis_points: int = strawberry.field(
+        default=0, description="Tax rate frozen on the invoice when sent, in basis points"
+    )
 
     @strawberry.field
     def total(self) -> MoneyType:
         return self._money(self.row.total_amount)
 
     @strawberry.field(description="Payments received; refunds do not lower it")
-    async def amount_paid(self, info: Info) -> MoneyType:
-        return self._money((await self._amounts(info)).paid)
+    def amount_paid(self, info: Info) -> MoneyType:
+        return self._from_amounts(info, lambda a: self._money(a.paid))
 
     @strawberry.field
-    async def amount_refunded(self, info: Info) -> MoneyType:
-        return self._money((await self._amounts(info)).refunded)
+    def amount_refunded(self, info: Info) -> MoneyType:
+        return self._from_amounts(info, lambda a: self._money(a.refunded))
 
     @strawberry.field(description="total - amountPaid while UNPAID, else 0")
-    async def amount_due(self, info: Info) -> MoneyType:
-        return self._money((await self._amounts(info)).due)
+    def amount_due(self, info: Info) -> MoneyType:
+        return self._from_amounts(info, lambda a: self._money(a.due))
 
     @strawberry.field(description="What may still be refunded")
-    async def refundable_amount(self, info: Info) -> MoneyType:
-        return self._money((await self._amounts(info)).refundable)
+    def refundable_amount(self, info: Info) -> MoneyType:
+        return self._from_amounts(info, lambda a: self._money(a.refundable))
 
     @strawberry.field
-    async def payments(self, info: Info) -> list[PaymentType]:
+    def payments(self, info: Info) -> list[PaymentType]:
+        rows = info.context.loaders.payments.known(self.row.id)
+        if rows is MISSING:
+            return later(self._load_payments(info))
+        return [PaymentType(row=r, currency=self.row.currency) for r in rows]
+
+    async def _load_payments(self, info: Info) -> list[PaymentType]:
         rows = await info.context.loaders.payments.load(self.row.id)
         return [PaymentType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field
-    async def refunds(self, info: Info) -> list[RefundType]:
+    def refunds(self, info: Info) -> list[RefundType]:
+        rows = info.context.loaders.refunds.known(self.row.id)
+        if rows is MISSING:
+            return later(self._load_refunds(info))
+        return [RefundType(row=r, currency=self.row.currency) for r in rows]
+
+    async def _load_refunds(self, info: Info) -> list[RefundType]:
         rows = await info.context.loaders.refunds.load(self.row.id)
         return [RefundType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="Every change, oldest first")
-    async def history(self, info: Info) -> list[InvoiceEventType]:
+    def history(self, info: Info) -> list[InvoiceEventType]:
+        rows = info.context.loaders.events.known(self.row.id)
+        if rows is MISSING:
+            return later(self._load_history(info))
+        return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
+
+    async def _load_history(self, info: Info) -> list[InvoiceEventType]:
         rows = await info.context.loaders.events.load(self.row.id)
         return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="UNPAID and past its due date (in the practice's time zone)")
-    async def overdue(self, info: Info) -> bool:
+    def overdue(self, info: Info) -> bool:
         if self.row.status is not InvoiceStatus.UNPAID or self.row.due_date is None:
             return False
+        practice = info.context.loaders.practices.known(self.row.practice_id)
+        if practice is MISSING:
+            return later(self._load_overdue(info))
+        assert practice is not None  # a visible invoice's practice is the viewer's
+        return self._overdue_in(practice.time_zone)
+
+    async def _load_overdue(self, info: Info) -> bool:
         practice = await info.context.loaders.practices.load(self.row.practice_id)
         assert practice is not None  # a visible invoice's practice is the viewer's
-        today = local_date(utcnow(), practice.time_zone)
+        return self._overdue_in(practice.time_zone)
+
+    def _overdue_in(self, time_zone: str) -> bool:
+        assert self.row.due_date is not None
+        today = local_date(utcnow(), time_zone)
         return is_overdue(self.row.status, self.row.due_date, today)
 
     @strawberry.field(
         description="The viewer may pay it by card now: a processor is configured and can "
         "charge what is due (its currency's units, its per-charge ceiling)"
     )
-    async def can_pay(self, info: Info) -> bool:
-        if not await self._can(info, Operation.PAY):
+    def can_pay(self, info: Info) -> bool:
+        loaders = info.context.loaders
+        amounts = self._amounts_now(loaders)
+        if amounts is None:
+            return later(self._load_can_pay(info))
+        if not can(viewer_of(info), self.row, amounts, Operation.PAY):
+            return False
+        configs = loaders.processors.known(self.row.practice_id)
+        if configs is MISSING:
+            return later(self._load_can_pay(info))
+        return self._chargeable(amounts, configs)
+
+    async def _load_can_pay(self, info: Info) -> bool:
+        amounts = await self._amounts(info)
+        if not can(viewer_of(info), self.row, amounts, Operation.PAY):
             return False
         configs = await info.context.loaders.processors.load(self.row.practice_id)
+        return self._chargeable(amounts, configs)
+
+    def _chargeable(self, amounts: Amounts, configs: Sequence[PaymentProcessorConfig]) -> bool:
         if not configs:
             return False
-        due = (await self._amounts(info)).due
-        return charge_refusal(configs[0].type, due, self.row.currency) is None
+        return charge_refusal(configs[0].type, amounts.due, self.row.currency) is None
 
     @strawberry.field
-    async def can_record_payment(self, info: Info) -> bool:
-        return await self._can(info, Operation.RECORD_PAYMENT)
+    def can_record_payment(self, info: Info) -> bool:
+        return self._can(info, Operation.RECORD_PAYMENT)
 
     @strawberry.field
-    async def can_forgive(self, info: Info) -> bool:
-        return await self._can(info, Operation.FORGIVE)
+    def can_forgive(self, info: Info) -> bool:
+        return self._can(info, Operation.FORGIVE)
 
     @strawberry.field
-    async def can_void(self, info: Info) -> bool:
-        return await self._can(info, Operation.VOID)
+    def can_void(self, info: Info) -> bool:
+        return self._can(info, Operation.VOID)
 
     @strawberry.field
-    async def can_refund(self, info: Info) -> bool:
-        return await self._can(info, Operation.REFUND)
+    def can_refund(self, info: Info) -> bool:
+        return self._can(info, Operation.REFUND)
 
 
 @strawberry.type

@@ -1,8 +1,12 @@
-"""Per-request dataloaders: each batch is one SQL statement in its own short session, scoped to
-the viewer in the SQL itself, so a nested field can never show what the root would hide."""
+"""Per-request dataloaders: each batch is one SQL statement on the request's connection, scoped
+to the viewer in the SQL itself, so a nested field can never show what the root would hide.
+
+What a loader has loaded it also answers at once (`known`): a field whose data a list preloaded
+(schema/preload.py) answers without awaiting anything."""
 
 from __future__ import annotations
 
+import enum
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -29,9 +33,19 @@ from models.invoice import amount_due, paid_on_invoice
 from models.scope import Viewer, visible_client, visible_invoices
 from schema.pagination import Page
 from schema.reads import InvoiceQuery, invoice_pages_by_client
+from schema.rows import PERSON_COLUMNS, PersonRow, people
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+
+class Missing(enum.Enum):
+    """Not loaded yet (a loaded value may be None: nothing in the viewer's view)."""
+
+    MISSING = enum.auto()
+
+
+MISSING = Missing.MISSING
 
 
 class _Loader(DataLoader[K, V]):
@@ -39,10 +53,34 @@ class _Loader(DataLoader[K, V]):
         super().__init__()
         self.db = db
         self.viewer = viewer
+        self._known: dict[K, V] = {}
 
     async def rows(self, statement: Executable) -> Sequence[Any]:
+        """Rows of columns."""
+        return (await self.db.execute(statement)).all()
+
+    async def objects(self, statement: Executable) -> Sequence[Any]:
+        """Rows of ORM objects, through a session on the request's connection."""
         async with self.db.reader() as session:
             return (await session.execute(statement)).all()
+
+    async def fetch(self, keys: Sequence[K]) -> list[V]:
+        """The values of `keys`, in their order: one scoped statement."""
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: Sequence[K]) -> list[V]:
+        values = await self.fetch(keys)
+        self._known.update(zip(keys, values, strict=True))
+        return values
+
+    def prime(self, key: K, value: V) -> _Loader[K, V]:
+        self._known.setdefault(key, value)
+        super().prime(key, value)
+        return self
+
+    def known(self, key: K) -> V | Missing:
+        """The value of `key` if a batch already loaded it, else MISSING."""
+        return self._known.get(key, MISSING)
 
 
 def _by_key(keys: Sequence[K], rows: Sequence[Any], key: Callable[[Any], K]) -> list[Any]:
@@ -58,30 +96,30 @@ def _grouped(keys: Sequence[K], rows: Sequence[Any], key: Callable[[Any], K]) ->
 
 
 class InvoicesByIdLoader(_Loader[int, Invoice | None]):
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[Invoice | None]:
-        rows = await self.rows(
+    async def fetch(self, ids: Sequence[int]) -> list[Invoice | None]:
+        rows = await self.objects(
             select(Invoice).where(Invoice.id.in_(ids), visible_invoices(self.viewer))
         )
         return _by_key(ids, [r[0] for r in rows], lambda i: i.id)
 
 
-class ClientsByIdLoader(_Loader[int, User | None]):
+class ClientsByIdLoader(_Loader[int, PersonRow | None]):
     """Users who are clients of the practice within the viewer's view."""
 
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
+    async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
         rows = await self.rows(
-            select(User).where(User.id.in_(ids), visible_client(self.viewer, User.id))
+            select(*PERSON_COLUMNS).where(User.id.in_(ids), visible_client(self.viewer, User.id))
         )
-        return _by_key(ids, [r[0] for r in rows], lambda u: u.id)
+        return _by_key(ids, people(rows), lambda u: u.id)
 
 
-class PeopleByIdLoader(_Loader[int, User | None]):
+class PeopleByIdLoader(_Loader[int, PersonRow | None]):
     """Users the viewer may name: themselves, the practice's staff (ADMIN and PROVIDER members),
     the clients within their view, and anyone on a visible invoice (a client or provider whose
     membership has since ended still shows on old invoices). Other clients stay hidden: a
     client never learns who else is treated here."""
 
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[User | None]:
+    async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
         staff = select(Membership.user_id).where(
             Membership.practice_id == self.viewer.practice_id,
             Membership.role.in_((Role.ADMIN, Role.PROVIDER)),
@@ -96,16 +134,16 @@ class PeopleByIdLoader(_Loader[int, User | None]):
             visible_client(self.viewer, User.id),
             on_invoice,
         )
-        rows = await self.rows(select(User).where(User.id.in_(ids), visible))
-        return _by_key(ids, [r[0] for r in rows], lambda u: u.id)
+        rows = await self.rows(select(*PERSON_COLUMNS).where(User.id.in_(ids), visible))
+        return _by_key(ids, people(rows), lambda u: u.id)
 
 
 class _ByVisibleInvoice(_Loader[int, list[V]]):
     model: Any
 
-    async def batch_load_fn(self, invoice_ids: Sequence[int]) -> list[list[V]]:
+    async def fetch(self, invoice_ids: Sequence[int]) -> list[list[V]]:
         model = self.model
-        rows = await self.rows(
+        rows = await self.objects(
             select(model)
             .join(Invoice, Invoice.id == model.invoice_id)
             .where(model.invoice_id.in_(invoice_ids), visible_invoices(self.viewer))
@@ -126,10 +164,10 @@ class EventsByInvoiceIdLoader(_ByVisibleInvoice[InvoiceEvent]):
     model = InvoiceEvent
 
 
-class ProvidersByClientIdLoader(_Loader[int, list[User]]):
-    async def batch_load_fn(self, client_ids: Sequence[int]) -> list[list[User]]:
+class ProvidersByClientIdLoader(_Loader[int, list[PersonRow]]):
+    async def fetch(self, client_ids: Sequence[int]) -> list[list[PersonRow]]:
         rows = await self.rows(
-            select(ProviderClient.client_id, User)
+            select(ProviderClient.client_id, *PERSON_COLUMNS)
             .join(User, User.id == ProviderClient.provider_id)
             .where(
                 ProviderClient.practice_id == self.viewer.practice_id,
@@ -138,14 +176,13 @@ class ProvidersByClientIdLoader(_Loader[int, list[User]]):
             )
             .order_by(User.name, User.id)
         )
-        grouped = _grouped(client_ids, rows, lambda r: r[0])
-        return [[r[1] for r in group] for group in grouped]
+        return [people(group) for group in _grouped(client_ids, rows, lambda r: r[0])]
 
 
 class BalanceByClientIdLoader(_Loader[int, int]):
     """What each client still owes: total minus payments over their UNPAID invoices."""
 
-    async def batch_load_fn(self, client_ids: Sequence[int]) -> list[int]:
+    async def fetch(self, client_ids: Sequence[int]) -> list[int]:
         rows = await self.rows(
             select(Invoice.client_id, func.sum(amount_due(paid_on_invoice())))
             .where(
@@ -162,7 +199,7 @@ class BalanceByClientIdLoader(_Loader[int, int]):
 class RolesByUserIdLoader(_Loader[int, list[Role]]):
     """The roles each user holds in the viewer's practice."""
 
-    async def batch_load_fn(self, user_ids: Sequence[int]) -> list[list[Role]]:
+    async def fetch(self, user_ids: Sequence[int]) -> list[list[Role]]:
         rows = await self.rows(
             select(Membership.user_id, Membership.role).where(
                 Membership.practice_id == self.viewer.practice_id,
@@ -176,19 +213,19 @@ class RolesByUserIdLoader(_Loader[int, list[Role]]):
 class PracticesByIdLoader(_Loader[int, Practice | None]):
     """Only the viewer's own practice is ever visible."""
 
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[Practice | None]:
-        rows = await self.rows(
+    async def fetch(self, ids: Sequence[int]) -> list[Practice | None]:
+        rows = await self.objects(
             select(Practice).where(Practice.id.in_(ids), Practice.id == self.viewer.practice_id)
         )
         return _by_key(ids, [r[0] for r in rows], lambda p: p.id)
 
 
-class BillingProvidersByPracticeIdLoader(_Loader[int, list[User]]):
+class BillingProvidersByPracticeIdLoader(_Loader[int, list[PersonRow]]):
     """Providers assigned to each practice's Client Billing service."""
 
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[list[User]]:
+    async def fetch(self, ids: Sequence[int]) -> list[list[PersonRow]]:
         rows = await self.rows(
-            select(ClientBillingProvider.practice_id, User)
+            select(ClientBillingProvider.practice_id, *PERSON_COLUMNS)
             .join(User, User.id == ClientBillingProvider.user_id)
             .where(
                 ClientBillingProvider.practice_id.in_(ids),
@@ -196,12 +233,12 @@ class BillingProvidersByPracticeIdLoader(_Loader[int, list[User]]):
             )
             .order_by(User.name, User.id)
         )
-        return [[r[1] for r in g] for g in _grouped(ids, rows, lambda r: r[0])]
+        return [people(g) for g in _grouped(ids, rows, lambda r: r[0])]
 
 
 class ProcessorsByPracticeIdLoader(_Loader[int, list[PaymentProcessorConfig]]):
-    async def batch_load_fn(self, ids: Sequence[int]) -> list[list[PaymentProcessorConfig]]:
-        rows = await self.rows(
+    async def fetch(self, ids: Sequence[int]) -> list[list[PaymentProcessorConfig]]:
+        rows = await self.objects(
             select(PaymentProcessorConfig)
             .where(
                 PaymentProcessorConfig.practice_id.in_(ids),
@@ -220,7 +257,7 @@ class InvoicePagesByClientLoader(_Loader[InvoicePageKey, Page[Invoice]]):
     """`Client.invoices` for every client of a list at once: keys that share the filter and
     paging arguments are answered by one pair of statements."""
 
-    async def batch_load_fn(self, keys: Sequence[InvoicePageKey]) -> list[Page[Invoice]]:
+    async def fetch(self, keys: Sequence[InvoicePageKey]) -> list[Page[Invoice]]:
         groups: dict[tuple[InvoiceQuery, int, str | None], list[int]] = defaultdict(list)
         for client_id, query, limit, after in keys:
             groups[(query, limit, after)].append(client_id)

@@ -23,6 +23,7 @@ from models.scope import Viewer, visible_client_ids, visible_invoices
 from schema.errors import PublicError, bad_input
 from schema.node import MAX_PK, decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
+from schema.rows import PERSON_COLUMNS, PersonRow
 
 if TYPE_CHECKING:  # the context holds the loaders, which page invoices through this module
     from schema.context import Context
@@ -119,20 +120,36 @@ NEWEST_FIRST = (Invoice.sent_at.desc(), Invoice.id.desc())
 
 
 async def list_invoices(
-    ctx: Context, viewer: Viewer, query: InvoiceQuery, first: int | None, after: str | None
+    ctx: Context,
+    viewer: Viewer,
+    query: InvoiceQuery,
+    first: int | None,
+    after: str | None,
+    *,
+    count: bool = True,
 ) -> Page[Invoice]:
-    """Newest first; ties on `sent_at` broken by id so the order is stable."""
+    """Newest first; ties on `sent_at` broken by id so the order is stable. The total only when
+    `count` (its field is selected): on the first page it comes with the page, a window count
+    over the same conditions; after a cursor the page is narrower than the total, which then
+    takes a statement of its own."""
     limit = page_size(first, ctx.settings.max_page_size)
     async with ctx.db.reader() as session:
         conditions = _invoice_conditions(viewer, await _dated(session, viewer, query))
+        windowed = count and after is None
+        columns = [Invoice, func.count().over().label("total")] if windowed else [Invoice]
         page = (
-            select(Invoice)
+            select(*columns)
             .where(*conditions, *_after_invoice(after))
             .order_by(*NEWEST_FIRST)
             .limit(limit + 1)
         )
-        total = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
-        rows = list((await session.execute(page)).scalars())
+        found = (await session.execute(page)).all()
+        total = 0
+        if windowed:
+            total = int(found[0].total) if found else 0
+        elif count:
+            total = (await session.execute(select(func.count()).where(*conditions))).scalar_one()
+    rows = [row[0] for row in found]
     items = [(_invoice_cursor(r), r) for r in rows[:limit]]
     return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))
 
@@ -181,9 +198,16 @@ async def invoice_pages_by_client(
 
 
 async def list_clients(
-    ctx: Context, viewer: Viewer, search: str | None, first: int | None, after: str | None
-) -> Page[User]:
-    """Clients in the viewer's view, by name then id; `search` matches name or email."""
+    ctx: Context,
+    viewer: Viewer,
+    search: str | None,
+    first: int | None,
+    after: str | None,
+    *,
+    count: bool = True,
+) -> Page[PersonRow]:
+    """Clients in the viewer's view, by name then id; `search` matches name or email. The
+    total only when `count` (its field is selected)."""
     limit = page_size(first, ctx.settings.max_page_size)
     conditions: list[ColumnElement[bool]] = [visible_client_ids(viewer)]
     term = (search or "").strip().lower()
@@ -200,7 +224,9 @@ async def list_clients(
                 func.lower(User.email).like(pattern, escape="\\"),
             )
         )
-    base = select(User).join(Membership, Membership.user_id == User.id).where(*conditions)
+    base = (
+        select(*PERSON_COLUMNS).join(Membership, Membership.user_id == User.id).where(*conditions)
+    )
     page = base
     if after is not None:
         name, last_id = decode_cursor(after, 2)
@@ -209,11 +235,11 @@ async def list_clients(
         last_id = _cursor_id(last_id)
         page = page.where(or_(User.name > name, and_(User.name == name, User.id > last_id)))
     page = page.order_by(User.name, User.id).limit(limit + 1)
-    async with ctx.db.reader() as session:
-        total = (
-            await session.execute(select(func.count()).select_from(base.subquery()))
-        ).scalar_one()
-        rows = list((await session.execute(page)).scalars())
+    total = 0
+    if count:
+        counted = select(func.count()).select_from(base.subquery())
+        total = (await ctx.db.execute(counted)).scalar_one()
+    rows = [PersonRow(r.id, r.name, r.email) for r in (await ctx.db.execute(page)).all()]
     items = [(encode_cursor([r.name, r.id]), r) for r in rows[:limit]]
     return Page(items=items, has_next_page=len(rows) > limit, total_count=int(total))
 

@@ -11,7 +11,6 @@ from models import Invoice as InvoiceRow
 from models import Payment as PaymentRow
 from models import Practice
 from models import Refund as RefundRow
-from models import User as UserRow
 from models.reports import (
     Period,
     statement_figures_query,
@@ -24,6 +23,7 @@ from schema.clients import Client
 from schema.context import Info, viewer_of
 from schema.invoices import InvoiceType, PaymentType, RefundType
 from schema.money import MoneyType
+from schema.users import Person
 
 
 @strawberry.type(description="A payment received in a statement's period, and its invoice")
@@ -44,7 +44,7 @@ class StatementRefund:
     "their providers and an admin: whoever may see the client."
 )
 class ClientStatement:
-    client_row: strawberry.Private[UserRow]
+    client_row: strawberry.Private[Person]
     data: strawberry.Private[StatementData]
     currency: strawberry.Private[str]
     from_: date = strawberry.field(name="from", description="First day of the period")
@@ -93,7 +93,7 @@ class ClientStatement:
     @classmethod
     def of(
         cls,
-        client: UserRow,
+        client: Person,
         first: date,
         last: date,
         data: StatementData,
@@ -124,7 +124,7 @@ class ClientStatement:
         )
 
 
-async def load_statement(info: Info, client: UserRow, first: date, last: date) -> ClientStatement:
+async def load_statement(info: Info, client: Person, first: date, last: date) -> ClientStatement:
     """`client`'s statement; the caller loaded `client` through the viewer's scope, and every
     query here is scoped to the viewer again."""
     viewer = viewer_of(info)
