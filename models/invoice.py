@@ -12,6 +12,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import (
     CheckConstraint,
@@ -403,7 +404,16 @@ def format_invoice_number(number: int) -> str:
     return f"INV-{number:06d}"
 
 
-def amounts_of(invoice: Invoice, payments: Sequence[Payment], refunds: Sequence[Refund]) -> Amounts:
+class _Amounted(Protocol):
+    """A payment or refund row, or any light copy of one (the API's read side)."""
+
+    @property
+    def amount(self) -> int: ...
+
+
+def amounts_of(
+    invoice: Invoice, payments: Sequence[_Amounted], refunds: Sequence[_Amounted]
+) -> Amounts:
     return Amounts(
         total=invoice.total_amount,
         paid=sum(p.amount for p in payments),

@@ -27,6 +27,7 @@ from schema.node import Node, decode_id, encode_id
 from schema.pagination import Page, PageInfo
 from schema.preload import later
 from schema.reads import InvoiceQuery
+from schema.rows import EventLine, PaymentLine, RefundLine
 from schema.users import UserType
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def _tax(root: InvoiceType) -> MoneyType:
 
 @strawberry.type(name="Payment")
 class PaymentType(Node):
-    row: strawberry.Private[PaymentRow]
+    row: strawberry.Private[PaymentRow | PaymentLine]
     currency: strawberry.Private[str]
     # Plain values, set from the row: a field without a resolver costs a fraction of one with.
     id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
@@ -129,7 +130,7 @@ class PaymentType(Node):
 
 @strawberry.type(name="Refund")
 class RefundType(Node):
-    row: strawberry.Private[RefundRow]
+    row: strawberry.Private[RefundRow | RefundLine]
     currency: strawberry.Private[str]
     id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
     amount: MoneyType = strawberry.field(resolver=_amount)
@@ -150,7 +151,7 @@ class RefundType(Node):
     name="InvoiceEvent", description="One change in an invoice's history: who, what, when"
 )
 class InvoiceEventType:
-    row: strawberry.Private[EventRow]
+    row: strawberry.Private[EventRow | EventLine]
     currency: strawberry.Private[str]
     id: strawberry.ID = _NO_ID
     action: InvoiceAction = InvoiceAction.SENT

@@ -33,7 +33,15 @@ from models.invoice import amount_due, paid_on_invoice
 from models.scope import Viewer, visible_client, visible_invoices
 from schema.pagination import Page
 from schema.reads import InvoiceQuery, invoice_pages_by_client
-from schema.rows import PERSON_COLUMNS, PersonRow, people
+from schema.rows import (
+    LINE_COLUMNS,
+    PERSON_COLUMNS,
+    EventLine,
+    PaymentLine,
+    PersonRow,
+    RefundLine,
+    people,
+)
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -139,29 +147,33 @@ class PeopleByIdLoader(_Loader[int, PersonRow | None]):
 
 
 class _ByVisibleInvoice(_Loader[int, list[V]]):
+    """Rows of an invoice's own table (`model`) as `line`s, oldest first."""
+
     model: Any
+    line: Any
 
     async def fetch(self, invoice_ids: Sequence[int]) -> list[list[V]]:
-        model = self.model
-        rows = await self.objects(
-            select(model)
+        model, line = self.model, self.line
+        rows = await self.rows(
+            select(*LINE_COLUMNS[line])
             .join(Invoice, Invoice.id == model.invoice_id)
             .where(model.invoice_id.in_(invoice_ids), visible_invoices(self.viewer))
             .order_by(model.id)
         )
-        return _grouped(invoice_ids, [r[0] for r in rows], lambda r: r.invoice_id)
+        lines = [line(*row) for row in rows]
+        return _grouped(invoice_ids, lines, lambda r: r.invoice_id)
 
 
-class PaymentsByInvoiceIdLoader(_ByVisibleInvoice[Payment]):
-    model = Payment
+class PaymentsByInvoiceIdLoader(_ByVisibleInvoice[PaymentLine]):
+    model, line = Payment, PaymentLine
 
 
-class RefundsByInvoiceIdLoader(_ByVisibleInvoice[Refund]):
-    model = Refund
+class RefundsByInvoiceIdLoader(_ByVisibleInvoice[RefundLine]):
+    model, line = Refund, RefundLine
 
 
-class EventsByInvoiceIdLoader(_ByVisibleInvoice[InvoiceEvent]):
-    model = InvoiceEvent
+class EventsByInvoiceIdLoader(_ByVisibleInvoice[EventLine]):
+    model, line = InvoiceEvent, EventLine
 
 
 class ProvidersByClientIdLoader(_Loader[int, list[PersonRow]]):

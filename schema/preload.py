@@ -12,11 +12,12 @@ from typing import Any, TypeVar, cast
 
 from strawberry.types.nodes import Selection
 
-from models import Invoice, InvoiceEvent, Payment, Refund
+from models import Invoice
 from models.invoice import Operation, amounts_of
 from models.permissions import can
 from schema.context import Info, viewer_of
 from schema.loaders import MISSING, Missing
+from schema.rows import EventLine, PaymentLine, RefundLine
 
 T = TypeVar("T")
 
@@ -130,16 +131,16 @@ def _payable(info: Info, invoices: Sequence[Invoice]) -> bool:
     return False
 
 
-def _named(groups: Iterable[Sequence[Payment | Refund | InvoiceEvent] | Missing]) -> list[int]:
+def _named(groups: Iterable[Sequence[PaymentLine | RefundLine | EventLine] | Missing]) -> list[int]:
     """The people the loaded rows name: who recorded a payment, made a refund, acted."""
     found: list[int] = []
     for group in groups:
         if group is MISSING:
             continue
         for row in group:
-            if isinstance(row, Payment):
+            if isinstance(row, PaymentLine):
                 person = row.recorded_by_id
-            elif isinstance(row, Refund):
+            elif isinstance(row, RefundLine):
                 person = row.created_by_id
             else:
                 person = row.actor_id
