@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
 from sqlalchemy import Executable, Result, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+log = logging.getLogger("carebill")
 _IMMEDIATE = "carebill_immediate"
 # A request's shared read connection: on SQLite no BEGIN (each statement is its own
 # transaction), the counterpart of PostgreSQL's AUTOCOMMIT.
@@ -208,7 +211,12 @@ class RequestConnection:
             self._released = self._released or final
             connection, self._connection = self._connection, None
             if connection is not None:
-                await connection.close()
+                try:
+                    await connection.close()
+                except (SQLAlchemyError, OSError):
+                    # A connection the database dropped: the pool discards it; the request's
+                    # answer (already made) must not turn into an error for it.
+                    log.warning("a request's read connection could not be closed", exc_info=True)
 
 
 class Database:
