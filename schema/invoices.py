@@ -95,14 +95,6 @@ def _provider(root: InvoiceType, info: Info) -> UserType:
     return cast(UserType, person(info, root.row.provider_id))
 
 
-def _subtotal(root: InvoiceType) -> MoneyType:
-    return MoneyType.of(root.row.subtotal_amount, root.row.currency)
-
-
-def _tax(root: InvoiceType) -> MoneyType:
-    return MoneyType.of(root.row.tax_amount, root.row.currency)
-
-
 @strawberry.type(name="Payment")
 class PaymentType(Node):
     row: strawberry.Private[PaymentRow | PaymentLine]
@@ -173,19 +165,9 @@ class InvoiceType(Node):
     """Its nested fields answer at once from what the loaders hold (a list preloads it,
     schema/preload.py), or load it."""
 
+    # Every field reads the row when it resolves, never a copy taken when the type was built:
+    # a mutation builds its payload's invoice before it changes the row.
     row: strawberry.Private[InvoiceRow]
-
-    def __post_init__(self) -> None:
-        row = self.row
-        self.id = encode_id("Invoice", row.id)
-        self.number = row.display_number
-        self.description = row.description
-        self.status = row.status
-        self.sent_at = row.sent_at
-        self.due_date = row.due_date
-        self.paid_at = row.paid_at
-        self.currency = row.currency
-        self.tax_rate_basis_points = row.tax_rate_bp
 
     def _amounts_now(self, loaders: Loaders) -> Amounts | None:
         payments = loaders.payments.known(self.row.id)
@@ -216,28 +198,57 @@ class InvoiceType(Node):
     def _money(self, amount: int) -> MoneyType:
         return MoneyType.of(amount, self.row.currency)
 
-    # Plain values, set from the row: a field without a resolver costs a fraction of one with.
-    id: strawberry.ID = strawberry.field(default=_NO_ID, description="Global, opaque id")
-    number: str = strawberry.field(
-        default="", description="Sequential per practice, e.g. INV-000123"
-    )
-    description: str = ""
-    status: InvoiceStatus = InvoiceStatus.UNPAID
+    @strawberry.field(description="Global, opaque id")
+    def id(self) -> strawberry.ID:
+        return encode_id("Invoice", self.row.id)
 
-    client: Annotated[Client, strawberry.lazy("schema.clients")] = strawberry.field(
-        resolver=_client
-    )
-    provider: UserType = strawberry.field(resolver=_provider)
-    sent_at: datetime = _NO_TIME
-    due_date: date | None = None
-    paid_at: datetime | None = None
-    currency: str = ""
+    @strawberry.field(description="Sequential per practice, e.g. INV-000123")
+    def number(self) -> str:
+        return self.row.display_number
 
-    subtotal: MoneyType = strawberry.field(resolver=_subtotal, description="Total minus tax")
-    tax: MoneyType = strawberry.field(resolver=_tax)
-    tax_rate_basis_points: int = strawberry.field(
-        default=0, description="Tax rate frozen on the invoice when sent, in basis points"
-    )
+    @strawberry.field
+    def description(self) -> str:
+        return self.row.description
+
+    @strawberry.field
+    def status(self) -> InvoiceStatus:
+        return self.row.status
+
+    @strawberry.field
+    def client(self, info: Info) -> Annotated[Client, strawberry.lazy("schema.clients")]:
+        return _client(self, info)
+
+    @strawberry.field
+    def provider(self, info: Info) -> UserType:
+        return _provider(self, info)
+
+    @strawberry.field
+    def sent_at(self) -> datetime:
+        return self.row.sent_at
+
+    @strawberry.field
+    def due_date(self) -> date | None:
+        return self.row.due_date
+
+    @strawberry.field
+    def paid_at(self) -> datetime | None:
+        return self.row.paid_at
+
+    @strawberry.field
+    def currency(self) -> str:
+        return self.row.currency
+
+    @strawberry.field(description="Total minus tax")
+    def subtotal(self) -> MoneyType:
+        return self._money(self.row.subtotal_amount)
+
+    @strawberry.field
+    def tax(self) -> MoneyType:
+        return self._money(self.row.tax_amount)
+
+    @strawberry.field(description="Tax rate frozen on the invoice when sent, in basis points")
+    def tax_rate_basis_points(self) -> int:
+        return self.row.tax_rate_bp
 
     @strawberry.field
     def total(self) -> MoneyType:
