@@ -39,6 +39,7 @@ from schema.invoices import (
 )
 from schema.node import decode_person_id
 from schema.reads import locked_invoice
+from schema.rows import PaymentLine, RefundLine, lines_of
 
 _CONCURRENT = DomainError(
     ErrorCode.CONFLICT, "the invoice was changed by a concurrent request; read it and retry"
@@ -82,8 +83,8 @@ def _written(info: Info, invoice: Invoice) -> InvoicePayload:
     request's loaders take its rows, replacing what an earlier root field of the same
     operation may have read before this change, and forget its history."""
     loaders = info.context.loaders
-    loaders.payments.clear(invoice.id).prime(invoice.id, list(invoice.payments))
-    loaders.refunds.clear(invoice.id).prime(invoice.id, list(invoice.refunds))
+    loaders.payments.clear(invoice.id).prime(invoice.id, lines_of(PaymentLine, invoice.payments))
+    loaders.refunds.clear(invoice.id).prime(invoice.id, lines_of(RefundLine, invoice.refunds))
     loaders.events.clear(invoice.id)
     return InvoicePayload(invoice=InvoiceType(row=invoice))
 

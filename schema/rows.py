@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from models import InvoiceEvent, Payment, Refund, User
 from models.enums import InvoiceAction, PaymentMethodKind
+
+L = TypeVar("L")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,3 +100,9 @@ LINE_COLUMNS: dict[type[Any], tuple[Any, ...]] = {
         InvoiceEvent.note,
     ),
 }
+
+
+def lines_of(line: type[L], rows: Sequence[Any]) -> list[L]:
+    """Lines of ORM rows already in hand (a mutation's payload, from the rows it just wrote)."""
+    keys = [column.key for column in LINE_COLUMNS[line]]
+    return [line(*(getattr(row, key) for key in keys)) for row in rows]
