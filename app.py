@@ -102,7 +102,6 @@ class SocketContext(Context):
     own sessions: the socket outlives them and must not keep a connection."""
 
     connection_params: dict[str, Any] | None = None
-    shares_connection: bool = False
 
 
 class CareBillGraphQL(GraphQL[Context, None]):
@@ -280,6 +279,7 @@ class CareBillGraphQL(GraphQL[Context, None]):
             token=token,
             request=request,
             response=response,
+            shares_connection=True,
         )
 
 

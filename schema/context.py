@@ -27,9 +27,10 @@ class Context:
     # The connections this request holds at once are bounded (see adapters/database.py).
     permits: SessionPermits = field(default_factory=SessionPermits, repr=False)
     # An HTTP request reads through one connection (`RequestConnection`), given back by
-    # `close()`; a websocket's operations each take their own sessions, within `permits` (a
-    # subscription lives long: it must not keep a connection between its reads).
-    shares_connection: bool = True
+    # `close()`: its handler sets this (app.py). Any other context — a websocket's operations,
+    # the alert feed's view — takes its own sessions, within `permits` (a subscription lives
+    # long: it must not keep a connection between its reads).
+    shares_connection: bool = False
     _connection: RequestConnection | None = field(default=None, repr=False)
     _db: Database | None = field(default=None, repr=False)
     _loaders: Loaders | None = field(default=None, repr=False)

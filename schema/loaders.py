@@ -86,6 +86,12 @@ class _Loader(DataLoader[K, V]):
         super().prime(key, value)
         return self
 
+    def clear(self, key: K) -> _Loader[K, V]:
+        """Forgets `key`, here and in the DataLoader's cache (a mutation changed it)."""
+        self._known.pop(key, None)
+        super().clear(key)
+        return self
+
     def known(self, key: K) -> V | Missing:
         """The value of `key` if a batch already loaded it, else MISSING."""
         return self._known.get(key, MISSING)
