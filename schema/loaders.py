@@ -7,6 +7,7 @@ What a loader has loaded it also answers at once (`known`): a field whose data a
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class Missing(enum.Enum):
 MISSING = Missing.MISSING
 
 
-class _Loader(DataLoader[K, V]):
+class _Loader(DataLoader[K, V], ABC):
     def __init__(self, db: Database, viewer: Viewer) -> None:
         super().__init__()
         self.db = db
@@ -72,9 +73,9 @@ class _Loader(DataLoader[K, V]):
         async with self.db.reader() as session:
             return (await session.execute(statement)).all()
 
+    @abstractmethod
     async def fetch(self, keys: Sequence[K]) -> list[V]:
         """The values of `keys`, in their order: one scoped statement."""
-        raise NotImplementedError
 
     async def batch_load_fn(self, keys: Sequence[K]) -> list[V]:
         values = await self.fetch(keys)
