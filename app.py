@@ -54,6 +54,8 @@ DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly"
 # collection (~175,000 objects once started) came every few requests. Cyclic garbage waits a
 # little longer for its collection; nothing else changes. See bench/README.md, "Execution".
 GC_THRESHOLDS = (50_000, 20, 100)
+# Where an HTTP request's ASGI scope holds its context until the request is over.
+_CONTEXT = "carebill.context"
 
 
 @functools.cache  # once a process: a second app (the tests build many) adds nothing to freeze
@@ -223,6 +225,12 @@ class CareBillGraphQL(GraphQL[Context, None]):
             response = PlainTextResponse(exc.reason, 405, headers={"Allow": "POST"})
         except HTTPException as exc:
             response = PlainTextResponse(exc.reason, status_code=exc.status_code)
+        finally:
+            # `execute_single` gives the read connection back when the operation ends; a request
+            # refused before it runs (a body that is not JSON, a bad token's 503) does so here.
+            context: Context | None = scope.pop(_CONTEXT, None)
+            if context is not None:
+                await context.close()
         await response(scope, receive, send)
 
     def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
@@ -266,21 +274,26 @@ class CareBillGraphQL(GraphQL[Context, None]):
                 request=request,
                 response=response,
             )
-        try:
-            viewer = await authenticate(services, token) if token else None
-        except (SQLAlchemyError, OSError):
-            # The database is down (as /readyz says): a 503 the client may retry, not a bare 500.
-            log.exception("request %s: the database is unavailable", request_id[:64])
-            raise HTTPException(503, DATABASE_UNAVAILABLE) from None
-        return Context(
+        context = Context(
             services=services,
-            viewer=viewer,
+            viewer=None,
             request_id=request_id[:64],
             token=token,
             request=request,
             response=response,
             shares_connection=True,
         )
+        # Given back when the request ends, however it ends (`__call__`): the token is checked
+        # on the request's one read connection, which the operation then reads through.
+        request.scope[_CONTEXT] = context
+        if token:
+            try:
+                context.act_as(await authenticate(services, token, context.db))
+            except (SQLAlchemyError, OSError):
+                # The database is down (as /readyz says): a 503 the client may retry, not a 500.
+                log.exception("request %s: the database is unavailable", request_id[:64])
+                raise HTTPException(503, DATABASE_UNAVAILABLE) from None
+        return context
 
 
 def http_limits(settings: Settings) -> HttpLimits:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
 from sqlalchemy import Executable, Result, event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger("carebill")
 _IMMEDIATE = "carebill_immediate"
@@ -32,6 +34,44 @@ _AUTOCOMMIT = "carebill_autocommit"
 # No overflow: an overflow connection is closed when it is given back, and a steady load just
 # above the pool then opens and closes a connection for nearly every request.
 POOL_SIZE = 30
+
+# A pooled PostgreSQL connection idle longer than this is pinged before it is used again: what
+# drops a connection silently (a firewall's or the server's idle timeout) drops idle ones. A
+# connection used more recently only has its socket checked, which costs no round trip (see
+# `_check_on_checkout`).
+PING_AFTER_IDLE_SECONDS = 30.0
+_IDLE_SINCE = "carebill_idle_since"
+
+
+def _check_on_checkout(engine: AsyncEngine) -> None:
+    """PostgreSQL: a connection the server closed (a restart, `pg_terminate_backend`) is never
+    handed out. SQLAlchemy's `pool_pre_ping` pays a ping (BEGIN, a query, ROLLBACK: three round
+    trips) at every checkout; here the socket's state is checked at each one, and a ping is paid
+    only after an idle spell. A connection the server closed a moment before its checkout, before
+    this process read the news, fails its first statement: a request's read connection then
+    takes another and runs the statement again (`RequestConnection.execute`)."""
+    sync = engine.sync_engine
+
+    @event.listens_for(sync, "connect")
+    def _on_connect(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync, "checkin")
+    def _on_checkin(_dbapi: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        driver = record.driver_connection
+        if driver is None or driver.is_closed():
+            raise DisconnectionError("the server closed this connection")
+        idle_since = record.info.get(_IDLE_SINCE, 0.0)
+        if time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            sync.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # whatever the driver raised: the pool takes another
+            raise DisconnectionError("the connection did not answer a ping") from exc
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -145,6 +185,8 @@ class RequestConnection:
         self._depth = 0
         self._connection: AsyncConnection | None = None
         self._released = False
+        # Whether the connection held has answered a statement since it was checked out.
+        self._proven = False
         self.checkouts = 0
 
     async def _connect(self) -> AsyncConnection:
@@ -182,15 +224,41 @@ class RequestConnection:
                     return
                 if self._connection is None:
                     self._connection = await self._connect()
+                    self._proven = False
                     self.checkouts += 1
                 yield self._connection
             finally:
                 self._owner, self._depth = None, 0
 
-    async def execute(self, statement: Executable) -> Result[Any]:
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> Result[Any]:
         """Runs one statement; its rows are read before another statement may start."""
         async with self._held() as connection:
-            return await connection.execute(statement)
+            if self._proven or connection is not self._connection:
+                return await connection.execute(statement, parameters)
+            try:
+                result = await connection.execute(statement, parameters)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                # The server had closed the connection just handed out (a restart): nothing
+                # ran, and a read may run again, on a connection the pool opens anew.
+                log.info("a read connection was closed by the server; reading on a new one")
+                await self._discard()
+                self._connection = connection = await self._connect()
+                self.checkouts += 1
+                result = await connection.execute(statement, parameters)
+            self._proven = True
+            return result
+
+    async def _discard(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except (SQLAlchemyError, OSError):
+                log.debug("a dead read connection could not be closed", exc_info=True)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -200,6 +268,7 @@ class RequestConnection:
             AsyncSession(bind=connection, expire_on_commit=False) as session,
         ):
             yield session
+            self._proven = self._proven or connection is self._connection
 
     async def release(self, *, final: bool = True) -> None:
         """Gives the connection back to the pool (waiting for a statement in flight). After the
@@ -227,13 +296,14 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
-            options.update(pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
-        elif ":memory:" not in url:  # a file: a queue pool (an in-memory database has one)
+        if not self.is_sqlite or ":memory:" not in url:
+            # PostgreSQL or a SQLite file: a queue pool (an in-memory database has one).
             options.update(pool_size=POOL_SIZE, max_overflow=0)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _check_on_checkout(self.engine)
         self._reader = async_sessionmaker(
             self.engine, class_=BoundedSession, expire_on_commit=False
         )
@@ -279,13 +349,15 @@ class Database:
         async with self._writer(permits=self._permits) as session:
             yield session
 
-    async def execute(self, statement: Executable) -> Result[Any]:
+    async def execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> Result[Any]:
         """Runs one reading statement (rows buffered): on the request's connection, or in a
         session of its own outside a request."""
         if self._shared is not None:
-            return await self._shared.execute(statement)
+            return await self._shared.execute(statement, parameters)
         async with self._reader(permits=self._permits) as session:
-            return await session.execute(statement)
+            return await session.execute(statement, parameters)
 
     async def ping(self) -> bool:
         try:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.crypto import new_token
+from adapters.database import Database
 from adapters.id_lists import one_of
 from models import AuthSession, Membership
 from models.base import utcnow
@@ -35,7 +37,7 @@ async def issue(
     return token, Viewer(user_id=user_id, practice_id=practice_id, role=role, session_id=row.id)
 
 
-def _valid_sessions(now: datetime) -> Select[int, int, int, Role]:
+def _valid_sessions(now: datetime | ColumnElement[datetime]) -> Select[int, int, int, Role]:
     """Sessions that are unexpired, unrevoked and whose membership still exists."""
     return (
         select(AuthSession.id, AuthSession.user_id, AuthSession.practice_id, AuthSession.role)
@@ -49,15 +51,20 @@ def _valid_sessions(now: datetime) -> Select[int, int, int, Role]:
     )
 
 
-async def authenticate(services: Services, token: str | None) -> Viewer | None:
-    """The viewer behind `token`, or None when it is not a valid session."""
+# Every request with a token runs this statement: built once (its parameters bound at each run),
+# where building it again cost a quarter of an `invoice(id:)`'s Python time.
+_BY_TOKEN = _valid_sessions(bindparam("now")).where(AuthSession.token_hash == bindparam("hash"))
+
+
+async def authenticate(
+    services: Services, token: str | None, db: Database | None = None
+) -> Viewer | None:
+    """The viewer behind `token`, or None when it is not a valid session. `db`: the database as
+    the request sees it (an HTTP request authenticates on its one read connection)."""
     if not token:
         return None
-    statement = _valid_sessions(utcnow()).where(
-        AuthSession.token_hash == services.vault.token_hash(token)
-    )
-    async with services.db.reader() as session:
-        row = (await session.execute(statement)).first()
+    parameters = {"now": utcnow(), "hash": services.vault.token_hash(token)}
+    row: Any = (await (db or services.db).execute(_BY_TOKEN, parameters)).first()
     if row is None:
         return None
     return Viewer(user_id=row[1], practice_id=row[2], role=Role(row[3]), session_id=row[0])
