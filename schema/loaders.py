@@ -7,6 +7,7 @@ What a loader has loaded it also answers at once (`known`): a field whose data a
 from __future__ import annotations
 
 import enum
+import functools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import Executable, exists, func, or_, select
+from sqlalchemy import BindParameter, Executable, bindparam, exists, func, or_, select
 
 from adapters.database import Database
 from models import (
@@ -56,6 +57,25 @@ class Missing(enum.Enum):
 
 MISSING = Missing.MISSING
 
+# The keys of a batch, bound when its statement runs (the statement itself is built once per
+# viewer, `_scoped`).
+KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+# Statements kept built, each for one loader and one viewer's scope: building one (the scope's
+# conditions, its subqueries) cost as much Python time as running it.
+STATEMENTS_KEPT = 4096
+Build = Callable[[Viewer], Executable]
+
+
+@functools.lru_cache(maxsize=STATEMENTS_KEPT)
+def _scoped(build: Build, user_id: int, practice_id: int, role: Role) -> Executable:
+    # The scope is the viewer's user, practice and role; a session id plays no part in it.
+    return build(Viewer(user_id=user_id, practice_id=practice_id, role=role, session_id=0))
+
+
+def scoped(build: Build, viewer: Viewer) -> Executable:
+    """The statement `build` makes for `viewer`, built once (its keys bound at each run)."""
+    return _scoped(build, viewer.user_id, viewer.practice_id, viewer.role)
+
 
 class _Loader(DataLoader[K, V], ABC):
     def __init__(self, db: Database, viewer: Viewer) -> None:
@@ -64,14 +84,18 @@ class _Loader(DataLoader[K, V], ABC):
         self.viewer = viewer
         self._known: dict[K, V] = {}
 
-    async def rows(self, statement: Executable) -> Sequence[Any]:
-        """Rows of columns."""
-        return (await self.db.execute(statement)).all()
+    async def rows(self, statement: Executable, keys: Sequence[K] | None = None) -> Sequence[Any]:
+        """Rows of columns (`keys`: the batch's keys, for a statement that binds KEYS)."""
+        parameters = None if keys is None else {"keys": list(keys)}
+        return (await self.db.execute(statement, parameters)).all()
 
-    async def objects(self, statement: Executable) -> Sequence[Any]:
+    async def objects(
+        self, statement: Executable, keys: Sequence[K] | None = None
+    ) -> Sequence[Any]:
         """Rows of ORM objects, through a session on the request's connection."""
+        parameters = None if keys is None else {"keys": list(keys)}
         async with self.db.reader() as session:
-            return (await session.execute(statement)).all()
+            return (await session.execute(statement, parameters)).all()
 
     @abstractmethod
     async def fetch(self, keys: Sequence[K]) -> list[V]:
@@ -111,20 +135,24 @@ def _grouped(keys: Sequence[K], rows: Sequence[Any], key: Callable[[Any], K]) ->
 
 
 class InvoicesByIdLoader(_Loader[int, Invoice | None]):
+    @staticmethod
+    def statement(viewer: Viewer) -> Executable:
+        return select(Invoice).where(Invoice.id.in_(KEYS), visible_invoices(viewer))
+
     async def fetch(self, ids: Sequence[int]) -> list[Invoice | None]:
-        rows = await self.objects(
-            select(Invoice).where(Invoice.id.in_(ids), visible_invoices(self.viewer))
-        )
+        rows = await self.objects(scoped(self.statement, self.viewer), ids)
         return _by_key(ids, [r[0] for r in rows], lambda i: i.id)
 
 
 class ClientsByIdLoader(_Loader[int, PersonRow | None]):
     """Users who are clients of the practice within the viewer's view."""
 
+    @staticmethod
+    def statement(viewer: Viewer) -> Executable:
+        return select(*PERSON_COLUMNS).where(User.id.in_(KEYS), visible_client(viewer, User.id))
+
     async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
-        rows = await self.rows(
-            select(*PERSON_COLUMNS).where(User.id.in_(ids), visible_client(self.viewer, User.id))
-        )
+        rows = await self.rows(scoped(self.statement, self.viewer), ids)
         return _by_key(ids, people(rows), lambda u: u.id)
 
 
@@ -134,22 +162,26 @@ class PeopleByIdLoader(_Loader[int, PersonRow | None]):
     membership has since ended still shows on old invoices). Other clients stay hidden: a
     client never learns who else is treated here."""
 
-    async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
+    @staticmethod
+    def statement(viewer: Viewer) -> Executable:
         staff = select(Membership.user_id).where(
-            Membership.practice_id == self.viewer.practice_id,
+            Membership.practice_id == viewer.practice_id,
             Membership.role.in_((Role.ADMIN, Role.PROVIDER)),
         )
         on_invoice = exists().where(
             or_(Invoice.client_id == User.id, Invoice.provider_id == User.id),
-            visible_invoices(self.viewer),
+            visible_invoices(viewer),
         )
         visible = or_(
-            User.id == self.viewer.user_id,
+            User.id == viewer.user_id,
             User.id.in_(staff),
-            visible_client(self.viewer, User.id),
+            visible_client(viewer, User.id),
             on_invoice,
         )
-        rows = await self.rows(select(*PERSON_COLUMNS).where(User.id.in_(ids), visible))
+        return select(*PERSON_COLUMNS).where(User.id.in_(KEYS), visible)
+
+    async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
+        rows = await self.rows(scoped(self.statement, self.viewer), ids)
         return _by_key(ids, people(rows), lambda u: u.id)
 
 
@@ -159,14 +191,19 @@ class _ByVisibleInvoice(_Loader[int, list[V]]):
     model: Any
     line: Any
 
-    async def fetch(self, invoice_ids: Sequence[int]) -> list[list[V]]:
-        model, line = self.model, self.line
-        rows = await self.rows(
-            select(*LINE_COLUMNS[line])
+    @classmethod
+    def statement(cls, viewer: Viewer) -> Executable:
+        model = cls.model
+        return (
+            select(*LINE_COLUMNS[cls.line])
             .join(Invoice, Invoice.id == model.invoice_id)
-            .where(model.invoice_id.in_(invoice_ids), visible_invoices(self.viewer))
+            .where(model.invoice_id.in_(KEYS), visible_invoices(viewer))
             .order_by(model.id)
         )
+
+    async def fetch(self, invoice_ids: Sequence[int]) -> list[list[V]]:
+        line = self.line
+        rows = await self.rows(scoped(self.statement, self.viewer), invoice_ids)
         lines = [line(*row) for row in rows]
         return _grouped(invoice_ids, lines, lambda r: r.invoice_id)
 
