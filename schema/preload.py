@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from strawberry.types.nodes import Selection
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 
 from models import Invoice
 from models.invoice import Operation, amounts_of
@@ -46,32 +53,75 @@ def later(awaitable: Awaitable[T]) -> T:
     return cast(T, awaitable)
 
 
-def _names(selections: Iterable[Selection], into: set[str]) -> set[str]:
-    for selection in selections:
-        name = getattr(selection, "name", None)
-        if name is not None and not hasattr(selection, "type_condition"):
-            into.add(name)
-        _names(selection.selections, into)
-    return into
+# What the selection under a field asks for, kept by the field's nodes in the parsed document
+# (schema/documents.py keeps a document's nodes from one request to the next): converting the
+# selection to strawberry's `selected_fields` cost a tenth of an `invoice(id:)`. Entries hold
+# their nodes, so an id is never another node's while its entry lives; past the bound the
+# whole table is dropped (documents come back and are walked again).
+_SELECTIONS_KEPT = 2048
+_selections: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], Selected]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """The field names selected under one field: anywhere below it (`everywhere`, with the
+    field's own name) and directly on its type (`top`), through fragments."""
+
+    everywhere: frozenset[str]
+    top: frozenset[str]
+
+
+def _walk(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    everywhere: set[str],
+    top: set[str] | None,
+) -> None:
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            everywhere.add(selection.name.value)
+            if top is not None:
+                top.add(selection.name.value)
+            _walk(selection.selection_set, fragments, everywhere, None)
+        elif isinstance(selection, InlineFragmentNode):  # its fields are at this level
+            _walk(selection.selection_set, fragments, everywhere, top)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                _walk(fragment.selection_set, fragments, everywhere, top)
+
+
+def selection_of(info: Info) -> Selected:
+    """The names selected under the current field (directives not evaluated: a skipped field
+    only loads what it would have shown)."""
+    raw = info._raw_info
+    nodes = tuple(raw.field_nodes)
+    key = tuple(map(id, nodes))
+    kept = _selections.get(key)
+    if kept is not None and all(a is b for a, b in zip(kept[0], nodes, strict=True)):
+        return kept[1]
+    everywhere: set[str] = set()
+    top: set[str] = set()
+    for node in nodes:
+        everywhere.add(node.name.value)
+        _walk(node.selection_set, raw.fragments, everywhere, top)
+    selected = Selected(frozenset(everywhere), frozenset(top))
+    if len(_selections) >= _SELECTIONS_KEPT:
+        _selections.clear()
+    _selections[key] = (nodes, selected)
+    return selected
 
 
 def selected_names(info: Info) -> frozenset[str]:
-    """Every field name selected anywhere under the current field (fragments included;
-    directives not evaluated: a skipped field only loads what it would have shown)."""
-    return frozenset(_names(info.selected_fields, set()))
+    """Every field name selected anywhere under the current field (fragments included)."""
+    return selection_of(info).everywhere
 
 
 def top_names(info: Info) -> frozenset[str]:
     """The field names selected directly on the current field's type (through fragments)."""
-    found: set[str] = set()
-    pending: list[Selection] = [s for f in info.selected_fields for s in f.selections]
-    while pending:
-        selection = pending.pop()
-        if hasattr(selection, "type_condition"):  # a fragment: its fields are at this level
-            pending.extend(selection.selections)
-        else:
-            found.add(selection.name)
-    return frozenset(found)
+    return selection_of(info).top
 
 
 async def preload_invoices(info: Info, invoices: Sequence[Invoice], names: frozenset[str]) -> None:
