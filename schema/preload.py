@@ -135,10 +135,9 @@ async def preload_invoices(info: Info, invoices: Sequence[Invoice], names: froze
     providers = list(dict.fromkeys(invoice.provider_id for invoice in invoices))
     practice_id = invoices[0].practice_id
     first: list[Awaitable[Any]] = []
-    if names & _AMOUNT_FIELDS:
-        first += [loaders.payments.load_many(ids), loaders.refunds.load_many(ids)]
-    if "history" in names:
-        first.append(loaders.events.load_many(ids))
+    amounts, history = bool(names & _AMOUNT_FIELDS), "history" in names
+    if amounts or history:  # one statement for the invoices' own rows
+        first.append(loaders.load_lines(ids, payments=amounts, refunds=amounts, events=history))
     if "overdue" in names or "balance" in names:
         first.append(loaders.practices.load(practice_id))
     if "client" in names and "balance" in names:
