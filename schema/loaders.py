@@ -11,7 +11,6 @@ import functools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -433,23 +432,65 @@ class InvoicePagesByClientLoader(_Loader[InvoicePageKey, Page[Invoice]]):
         return [pages[key] for key in keys]
 
 
-@dataclass
 class Loaders:
-    """All loaders of one request; built lazily on first use by `Context.loaders`."""
+    """All loaders of one request (created on first use by `Context.loaders`), each created
+    when first used: a request uses a few of them."""
 
-    invoices: InvoicesByIdLoader
-    clients: ClientsByIdLoader
-    people: PeopleByIdLoader
-    payments: PaymentsByInvoiceIdLoader
-    refunds: RefundsByInvoiceIdLoader
-    events: EventsByInvoiceIdLoader
-    providers_of_client: ProvidersByClientIdLoader
-    balances: BalanceByClientIdLoader
-    roles: RolesByUserIdLoader
-    practices: PracticesByIdLoader
-    billing_providers: BillingProvidersByPracticeIdLoader
-    processors: ProcessorsByPracticeIdLoader
-    invoice_pages: InvoicePagesByClientLoader
+    def __init__(self, db: Database, viewer: Viewer) -> None:
+        self.db = db
+        self.viewer = viewer
+
+    @functools.cached_property
+    def invoices(self) -> InvoicesByIdLoader:
+        return InvoicesByIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def clients(self) -> ClientsByIdLoader:
+        return ClientsByIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def people(self) -> PeopleByIdLoader:
+        return PeopleByIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def payments(self) -> PaymentsByInvoiceIdLoader:
+        return PaymentsByInvoiceIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def refunds(self) -> RefundsByInvoiceIdLoader:
+        return RefundsByInvoiceIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def events(self) -> EventsByInvoiceIdLoader:
+        return EventsByInvoiceIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def providers_of_client(self) -> ProvidersByClientIdLoader:
+        return ProvidersByClientIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def balances(self) -> BalanceByClientIdLoader:
+        return BalanceByClientIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def roles(self) -> RolesByUserIdLoader:
+        return RolesByUserIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def practices(self) -> PracticesByIdLoader:
+        return PracticesByIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def billing_providers(self) -> BillingProvidersByPracticeIdLoader:
+        return BillingProvidersByPracticeIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def processors(self) -> ProcessorsByPracticeIdLoader:
+        return ProcessorsByPracticeIdLoader(self.db, self.viewer)
+
+    @functools.cached_property
+    def invoice_pages(self) -> InvoicePagesByClientLoader:
+        return InvoicePagesByClientLoader(self.db, self.viewer)
 
     async def load_lines(
         self, invoice_ids: Sequence[int], *, payments: bool, refunds: bool, events: bool
@@ -464,7 +505,7 @@ class Loaders:
         if not wanted:
             return
         ids = list(dict.fromkeys(invoice_ids))
-        statement = scoped(_LINE_STATEMENTS[tuple(wanted)], self.payments.viewer)
+        statement = scoped(_LINE_STATEMENTS[tuple(wanted)], self.viewer)
         rows = await self.payments.rows(statement, ids)
         found: dict[tuple[int, int], list[Any]] = defaultdict(list)
         for row in rows:
@@ -480,18 +521,4 @@ class Loaders:
 
     @classmethod
     def create(cls, db: Database, viewer: Viewer) -> Loaders:
-        return cls(
-            invoices=InvoicesByIdLoader(db, viewer),
-            clients=ClientsByIdLoader(db, viewer),
-            people=PeopleByIdLoader(db, viewer),
-            payments=PaymentsByInvoiceIdLoader(db, viewer),
-            refunds=RefundsByInvoiceIdLoader(db, viewer),
-            events=EventsByInvoiceIdLoader(db, viewer),
-            providers_of_client=ProvidersByClientIdLoader(db, viewer),
-            balances=BalanceByClientIdLoader(db, viewer),
-            roles=RolesByUserIdLoader(db, viewer),
-            practices=PracticesByIdLoader(db, viewer),
-            billing_providers=BillingProvidersByPracticeIdLoader(db, viewer),
-            processors=ProcessorsByPracticeIdLoader(db, viewer),
-            invoice_pages=InvoicePagesByClientLoader(db, viewer),
-        )
+        return cls(db, viewer)
