@@ -168,13 +168,19 @@ class InvoiceType(Node):
     # Every field reads the row when it resolves, never a copy taken when the type was built:
     # a mutation builds its payload's invoice before it changes the row.
     row: strawberry.Private[InvoiceRow]
+    # The amounts, once a field resolved them (the fields resolve after the operation's
+    # resolver returned, the row's changes made): ten fields of a page's invoice read them.
+    resolved_amounts: strawberry.Private[Amounts | None] = None
 
     def _amounts_now(self, loaders: Loaders) -> Amounts | None:
+        if self.resolved_amounts is not None:
+            return self.resolved_amounts
         payments = loaders.payments.known(self.row.id)
         refunds = loaders.refunds.known(self.row.id)
         if payments is MISSING or refunds is MISSING:
             return None
-        return amounts_of(self.row, payments, refunds)
+        self.resolved_amounts = amounts_of(self.row, payments, refunds)
+        return self.resolved_amounts
 
     async def _amounts(self, info: Info) -> Amounts:
         loaders = info.context.loaders
