@@ -43,7 +43,7 @@ PING_AFTER_IDLE_SECONDS = 30.0
 _IDLE_SINCE = "carebill_idle_since"
 
 
-def _check_on_checkout(engine: AsyncEngine) -> None:
+def _check_on_checkout(engine: AsyncEngine, ping_after_idle: float) -> None:
     """PostgreSQL: a connection the server closed (a restart, `pg_terminate_backend`) is never
     handed out. SQLAlchemy's `pool_pre_ping` pays a ping (BEGIN, a query, ROLLBACK: three round
     trips) at every checkout; here the socket's state is checked at each one, and a ping is paid
@@ -66,7 +66,7 @@ def _check_on_checkout(engine: AsyncEngine) -> None:
         if driver is None or driver.is_closed():
             raise DisconnectionError("the server closed this connection")
         idle_since = record.info.get(_IDLE_SINCE, 0.0)
-        if time.monotonic() - idle_since <= PING_AFTER_IDLE_SECONDS:
+        if time.monotonic() - idle_since <= ping_after_idle:
             return
         try:
             sync.dialect.do_ping(dbapi_connection)
@@ -292,7 +292,9 @@ class Database:
     """Owns the engine. Outside a request each unit of work opens its own short session; a
     request reads through its `RequestConnection` (`for_request`)."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
@@ -303,7 +305,7 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         else:
-            _check_on_checkout(self.engine)
+            _check_on_checkout(self.engine, ping_after_idle)
         self._reader = async_sessionmaker(
             self.engine, class_=BoundedSession, expire_on_commit=False
         )

@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.database import Database
 from app import create_app
 from models.enums import Role
 from schema.node import encode_id
@@ -147,3 +148,20 @@ async def test_a_request_checks_out_one_connection(
     assert data["viewer"] == {"role": "CLIENT"}
     assert data["invoice"]["amountDue"] == {"amount": 9_000}
     assert len(checkouts) == 1
+
+
+async def test_a_connection_idle_too_long_is_pinged_and_replaced_when_dead(
+    own_database: Services,
+) -> None:
+    """Past the idle spell (here none) a checkout pings the connection; one that does not
+    answer is replaced before anybody uses it."""
+    url = own_database.settings.database_url
+    db = Database(url, ping_after_idle=0.0)
+    try:
+        assert (await db.execute(text("SELECT 1"))).scalar() == 1
+        if not db.is_sqlite:
+            assert _close_every_connection_unnoticed(url) >= 1
+        async with db.writer() as session, session.begin():  # no retry: the ping saw to it
+            assert (await session.execute(text("SELECT 2"))).scalar() == 2
+    finally:
+        await db.dispose()
