@@ -11,11 +11,13 @@ import functools
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 from sqlalchemy import (
     BindParameter,
+    ColumnElement,
     Executable,
     Select,
     String,
@@ -27,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union,
     union_all,
 )
 
@@ -169,6 +172,24 @@ class ClientsByIdLoader(_Loader[int, PersonRow | None]):
         return _by_key(ids, people(rows), lambda u: u.id)
 
 
+def visible_people(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on `users` rows the viewer may name (see `PeopleByIdLoader`)."""
+    staff = select(Membership.user_id).where(
+        Membership.practice_id == viewer.practice_id,
+        Membership.role.in_((Role.ADMIN, Role.PROVIDER)),
+    )
+    on_invoice = exists().where(
+        or_(Invoice.client_id == User.id, Invoice.provider_id == User.id),
+        visible_invoices(viewer),
+    )
+    return or_(
+        User.id == viewer.user_id,
+        User.id.in_(staff),
+        visible_client(viewer, User.id),
+        on_invoice,
+    )
+
+
 class PeopleByIdLoader(_Loader[int, PersonRow | None]):
     """Users the viewer may name: themselves, the practice's staff (ADMIN and PROVIDER members),
     the clients within their view, and anyone on a visible invoice (a client or provider whose
@@ -177,21 +198,7 @@ class PeopleByIdLoader(_Loader[int, PersonRow | None]):
 
     @staticmethod
     def statement(viewer: Viewer) -> Executable:
-        staff = select(Membership.user_id).where(
-            Membership.practice_id == viewer.practice_id,
-            Membership.role.in_((Role.ADMIN, Role.PROVIDER)),
-        )
-        on_invoice = exists().where(
-            or_(Invoice.client_id == User.id, Invoice.provider_id == User.id),
-            visible_invoices(viewer),
-        )
-        visible = or_(
-            User.id == viewer.user_id,
-            User.id.in_(staff),
-            visible_client(viewer, User.id),
-            on_invoice,
-        )
-        return select(*PERSON_COLUMNS).where(User.id.in_(KEYS), visible)
+        return select(*PERSON_COLUMNS).where(User.id.in_(KEYS), visible_people(viewer))
 
     async def fetch(self, ids: Sequence[int]) -> list[PersonRow | None]:
         rows = await self.rows(scoped(self.statement, self.viewer), ids)
@@ -290,20 +297,68 @@ def _line_part(kind: int, viewer: Viewer) -> Select[Any]:
     )
 
 
-def _lines_statement(kinds: tuple[int, ...]) -> Build:
-    """The statement of `kinds`' lines, oldest first within each kind."""
+@dataclass(frozen=True, slots=True)
+class Named:
+    """Which people of a list of invoices its selection shows: their clients, providers, who
+    recorded their payments, made their refunds, acted in their history."""
+
+    clients: bool = False
+    providers: bool = False
+    recorded_by: bool = False
+    created_by: bool = False
+    actors: bool = False
+
+    def __bool__(self) -> bool:
+        return any((self.clients, self.providers, self.recorded_by, self.created_by, self.actors))
+
+
+_PEOPLE = 3  # the kind of the people's rows in the lines' statement
+
+
+def _people_part(named: Named, viewer: Viewer) -> Select[Any]:
+    """The people the invoices (KEYS) name, as the people loader's rule lets the viewer see
+    them, in the lines' columns: id, name as `text`, email as `reference`."""
+    ids: list[Select[Any]] = []
+    on_invoice: tuple[tuple[bool, Any], ...] = (
+        (named.clients, Invoice.client_id),
+        (named.providers, Invoice.provider_id),
+    )
+    for asked, column in on_invoice:
+        if asked:
+            ids.append(select(column).where(Invoice.id.in_(KEYS), visible_invoices(viewer)))
+    on_lines: tuple[tuple[bool, Any, Any], ...] = (
+        (named.recorded_by, Payment, Payment.recorded_by_id),
+        (named.created_by, Refund, Refund.created_by_id),
+        (named.actors, InvoiceEvent, InvoiceEvent.actor_id),
+    )
+    for asked, model, column in on_lines:
+        if asked:
+            ids.append(
+                select(column)
+                .join(Invoice, Invoice.id == model.invoice_id)
+                .where(model.invoice_id.in_(KEYS), visible_invoices(viewer))
+            )
+    nothing = null()
+    columns: tuple[Any, ...] = (User.id, *[nothing] * 4, User.name, User.email, nothing)
+    labelled = [c.label(n) for c, n in zip(columns, _LINE_NAMES, strict=True)]
+    return select(literal_column(str(_PEOPLE)).label("kind"), *labelled).where(
+        User.id.in_(union(*ids)), visible_people(viewer)
+    )
+
+
+@functools.cache
+def _lines_statement(kinds: tuple[int, ...], named: Named) -> Build:
+    """The statement of `kinds`' lines, oldest first within each kind, and of the people
+    `named` (one build function per combination, so that `scoped` keeps its statements)."""
 
     def build(viewer: Viewer) -> Executable:
-        lines = union_all(*(_line_part(kind, viewer) for kind in kinds)).subquery()
+        parts = [_line_part(kind, viewer) for kind in kinds]
+        if named:
+            parts.append(_people_part(named, viewer))
+        lines = union_all(*parts).subquery()
         return select(lines).order_by(lines.c.kind, lines.c.id)
 
     return build
-
-
-_LINE_STATEMENTS: dict[tuple[int, ...], Build] = {
-    kinds: _lines_statement(kinds)
-    for kinds in ((0, 1), (0, 1, 2), (0, 2), (1, 2), (0,), (1,), (2,))
-}
 
 
 def _line(row: Any) -> PaymentLine | RefundLine | EventLine:
@@ -493,27 +548,39 @@ class Loaders:
         return InvoicePagesByClientLoader(self.db, self.viewer)
 
     async def load_lines(
-        self, invoice_ids: Sequence[int], *, payments: bool, refunds: bool, events: bool
-    ) -> None:
-        """The payments, refunds and history (those asked for) of `invoice_ids`, in one
-        statement, given to their loaders."""
-        wanted = [
+        self,
+        invoice_ids: Sequence[int],
+        *,
+        payments: bool,
+        refunds: bool,
+        events: bool,
+        named: Named = Named(),
+    ) -> dict[int, PersonRow] | None:
+        """The payments, refunds and history (those asked for) of `invoice_ids`, given to their
+        loaders, and in the same statement the people `named` by them whom the viewer may see
+        (None: not read)."""
+        ids = list(dict.fromkeys(invoice_ids))
+        wanted = tuple(
             kind
             for kind, asked in enumerate((payments, refunds, events))
-            if asked and any(self._line_loaders[kind].known(i) is MISSING for i in invoice_ids)
-        ]
+            if asked and any(self._line_loaders[kind].known(i) is MISSING for i in ids)
+        )
         if not wanted:
-            return
-        ids = list(dict.fromkeys(invoice_ids))
-        statement = scoped(_LINE_STATEMENTS[tuple(wanted)], self.viewer)
+            return None
+        statement = scoped(_lines_statement(wanted, named), self.viewer)
         rows = await self.payments.rows(statement, ids)
         found: dict[tuple[int, int], list[Any]] = defaultdict(list)
+        people: dict[int, PersonRow] = {}
         for row in rows:
-            found[(row.kind, row.invoice_id)].append(_line(row))
+            if row.kind == _PEOPLE:
+                people[row.id] = PersonRow(row.id, row.text, row.reference)
+            else:
+                found[(row.kind, row.invoice_id)].append(_line(row))
         for kind in wanted:
             loader = self._line_loaders[kind]
             for invoice_id in ids:
                 loader.prime(invoice_id, found.get((kind, invoice_id), []))
+        return people if named else None
 
     @property
     def _line_loaders(self) -> tuple[_ByVisibleInvoice[Any], ...]:

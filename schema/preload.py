@@ -23,8 +23,8 @@ from models import Invoice
 from models.invoice import Operation, amounts_of
 from models.permissions import can
 from schema.context import Info, viewer_of
-from schema.loaders import MISSING, Missing
-from schema.rows import EventLine, PaymentLine, RefundLine
+from schema.loaders import MISSING, Missing, Named
+from schema.rows import EventLine, PaymentLine, PersonRow, RefundLine
 
 T = TypeVar("T")
 
@@ -136,8 +136,19 @@ async def preload_invoices(info: Info, invoices: Sequence[Invoice], names: froze
     practice_id = invoices[0].practice_id
     first: list[Awaitable[Any]] = []
     amounts, history = bool(names & _AMOUNT_FIELDS), "history" in names
-    if amounts or history:  # one statement for the invoices' own rows
-        first.append(loaders.load_lines(ids, payments=amounts, refunds=amounts, events=history))
+    lines_first = amounts or history
+    if lines_first:  # one statement for the invoices' own rows and the people they name
+        named = Named(
+            clients="client" in names,
+            providers="provider" in names,
+            recorded_by="recordedBy" in names,
+            created_by="createdBy" in names,
+            actors="actor" in names,
+        )
+        lines = loaders.load_lines(
+            ids, payments=amounts, refunds=amounts, events=history, named=named
+        )
+        first.append(lines)
     if "overdue" in names or "balance" in names:
         first.append(loaders.practices.load(practice_id))
     if "client" in names and "balance" in names:
@@ -146,7 +157,8 @@ async def preload_invoices(info: Info, invoices: Sequence[Invoice], names: froze
         first.append(loaders.providers_of_client.load_many(clients))
     if "roles" in names:
         first.append(loaders.roles.load_many([*providers, *clients]))
-    await asyncio.gather(*first)
+    # The people the lines' statement read (None: not read, the people loader reads them).
+    seen: dict[int, PersonRow] | None = (await asyncio.gather(*first))[0] if lines_first else None
     people: list[int] = []
     if "client" in names:
         people += clients
@@ -159,7 +171,10 @@ async def preload_invoices(info: Info, invoices: Sequence[Invoice], names: froze
     if "actor" in names:
         people += _named(loaders.events.known(i) for i in ids)
     then: list[Awaitable[Any]] = []
-    if people:
+    if people and seen is not None:
+        for person in dict.fromkeys(people):  # whom it did not return, the viewer may not see
+            loaders.people.prime(person, seen.get(person))
+    elif people:
         then.append(loaders.people.load_many(list(dict.fromkeys(people))))
     if "canPay" in names and _payable(info, invoices):
         then.append(loaders.processors.load(practice_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from models.enums import Role
+from schema.node import encode_id
 from tests.api import Api
 from tests.conftest import StatementCounter
 from tests.factories import World
@@ -77,3 +78,28 @@ async def test_people_are_read_without_their_password_hashes(
     assert data["viewer"]["user"]["name"]
     assert counter.queries()
     assert not [s for s in counter.queries() if "password_hash" in s]
+
+
+ONE_INVOICE = """query($id: ID!) { invoice(id: $id) { id amountDue { amount } canPay
+  client { name } provider { name } payments { amount { amount } recordedBy { name } }
+  refunds { amount { amount } createdBy { name } } history { action actor { name } } } }"""
+
+
+async def test_one_invoice_and_everything_under_it_in_three_statements(
+    api: Api, world: World, count_statements: Callable[[], StatementCounter]
+) -> None:
+    """The token, the invoice, then its payments, refunds and history with the people they
+    name, in one statement (each part scoped to the viewer in its SQL)."""
+    invoice = await world.invoice(world.c1, amount=2_000, paid=2_000, refunded=500)
+    token = await world.token(world.c1, Role.CLIENT)
+    variables = {"id": encode_id("Invoice", invoice)}
+    await api.data(ONE_INVOICE, variables, token)  # warm-up
+    counter = count_statements()
+    data = (await api.data(ONE_INVOICE, variables, token))["invoice"]
+    assert data["client"] == {"name": world.c1.name}
+    assert data["provider"] == {"name": world.provider.name}
+    assert [p["amount"] for p in data["payments"]] == [{"amount": 2_000}]
+    assert [r["amount"] for r in data["refunds"]] == [{"amount": 500}]
+    actors = {e["actor"]["name"] for e in data["history"] if e["actor"] is not None}
+    assert actors <= {world.provider.name, world.admin.name, world.c1.name}
+    assert len(counter.queries()) == 3, counter.queries()
