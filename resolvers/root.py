@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers import (
     accounts,
@@ -24,6 +25,7 @@ from schema.alerts import InvoiceAlert, InvoiceAlertConnection
 from schema.answer_size import answer_size_limited
 from schema.clients import Client, ClientConnection
 from schema.documents import DocumentCache
+from schema.execution import reads_plainly
 from schema.invoices import InvoiceConnection, InvoicePayload, InvoiceType
 from schema.node import Node
 from schema.notifications import NotificationDeliveryConnection, NotificationPreferencesPayload
@@ -154,9 +156,12 @@ def build_schema(settings: Settings) -> CareBillSchema:
         extensions=protections(settings, documents),
         documents=documents,
         config=StrawberryConfig(scalar_map=SCALARS),
-        # An alert shared by the subscribers of one view renders once per distinct selection.
+        # Plain fields read and serialized on the spot; answers of a bounded size; an alert
+        # shared by the subscribers of one view rendered once per distinct selection.
         execution_context_class=renders_shared_events(
-            answer_size_limited(settings.max_answer_items)
+            answer_size_limited(
+                reads_plainly(StrawberryGraphQLCoreExecutionContext), settings.max_answer_items
+            )
         ),
     )
 

@@ -14,10 +14,13 @@ from graphql.pyutils import AwaitableOrValue, Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
-def answer_size_limited(max_items: int) -> type[StrawberryGraphQLCoreExecutionContext]:
-    """An execution context class whose answers hold at most `max_items` list items."""
+def answer_size_limited(
+    base: type[StrawberryGraphQLCoreExecutionContext], max_items: int
+) -> type[StrawberryGraphQLCoreExecutionContext]:
+    """An execution context class like `base` whose answers hold at most `max_items` list
+    items."""
 
-    class AnswerSizeLimited(StrawberryGraphQLCoreExecutionContext):
+    class AnswerSizeLimited(base):  # type: ignore[valid-type,misc]
         answer_items = 0
 
         def complete_list_value(
@@ -42,7 +45,7 @@ def answer_size_limited(max_items: int) -> type[StrawberryGraphQLCoreExecutionCo
                             "value": self.answer_items,
                         },
                     )
-            return super().complete_list_value(
+            return super().complete_list_value(  # type: ignore[no-any-return]
                 return_type, field_details_list, info, path, result, position_context
             )
 

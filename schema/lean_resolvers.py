@@ -22,6 +22,19 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 
+class MethodCall:
+    """The resolver of a field whose method asks for nothing but `self`: `method(source)`
+    (schema/execution.py reads such a field without building an `Info`)."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, method: Callable[[Any], Any]) -> None:
+        self.method = method
+
+    def __call__(self, source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
+        return self.method(source)
+
+
 def lean_resolver(schema: Schema, field: StrawberryField) -> Callable[..., Any] | None:
     """A direct call of the field's resolver, or None when the field needs strawberry's own."""
     resolver = field.base_resolver
@@ -52,11 +65,7 @@ def lean_resolver(schema: Schema, field: StrawberryField) -> Callable[..., Any] 
         return resolve_with_info
 
     if wants_self and info_name is None and not source_names:
-
-        def resolve_method(source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
-            return call(source)
-
-        return resolve_method
+        return MethodCall(call)
 
     def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
         kwargs: dict[str, Any] = dict.fromkeys(source_names, source)

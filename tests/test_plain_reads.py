@@ -1,0 +1,221 @@
+"""Plain fields read and serialized on the spot (schema/execution.py) answer exactly what
+graphql-core's own execution answers: the same data and the same errors (message, path,
+locations) for nulls in non-null fields, enums, custom scalars, aliases, `__typename`,
+fragments, `@include`/`@skip`, interfaces, lists, and for reads that raise, return an exception
+or an awaitable. Each operation runs on two schemas built from the same types, one with the
+plain reads and one without, and their answers are compared whole."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import strawberry
+from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from resolvers.root import build_schema
+from schema.execution import plain_read_of, reads_plainly
+from schema.lean_resolvers import MethodCall, lean_resolvers
+from schema.scalars import SCALARS, BigInt
+from settings import Settings
+
+
+@strawberry.enum
+class Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@strawberry.interface
+class Thing:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Tag:
+    label: str
+    weight: int | None
+
+
+@strawberry.type
+class Box(Thing):
+    name: str
+    # A non-null field holding None: the row is wrong, the answer says so.
+    required: str
+    colour: Colour
+    made: datetime
+    size: BigInt
+    tag: Tag
+    maybe_tag: Tag | None
+    tags: list[Tag]
+    odd: strawberry.Private[Any]
+
+    @strawberry.field
+    def shout(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def required_shout(self) -> str:
+        return self.odd  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def fails(self) -> int | None:
+        raise GraphQLError("no weight today", extensions={"code": "NOPE"})
+
+    @strawberry.field
+    def fails_hard(self) -> int:
+        raise ValueError("broken")
+
+    @strawberry.field
+    def gives_an_error(self) -> str | None:
+        return ValueError("returned, not raised")  # type: ignore[return-value]
+
+    @strawberry.field
+    async def later(self) -> str:
+        return f"later {self.name}"
+
+    @strawberry.field
+    def not_a_colour(self) -> Colour | None:
+        return self.odd  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def nested(self) -> Box | None:
+        return self.odd if isinstance(self.odd, Box) else None
+
+
+def box(name: str, *, required: Any = "yes", odd: Any = None) -> Box:
+    return Box(
+        id=strawberry.ID(f"box-{name}"),
+        name=name,
+        required=required,
+        colour=Colour.BLUE,
+        made=datetime(2026, 12, 2, 8, 30, tzinfo=UTC),
+        size=BigInt(2**40),
+        tag=Tag(label=f"{name}-tag", weight=None),
+        maybe_tag=None,
+        tags=[Tag(label="a", weight=1), Tag(label="b", weight=None)],
+        odd=odd,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        return [box("one"), box("two", odd=box("inner"))]
+
+    @strawberry.field
+    def broken_box(self) -> Box | None:
+        return box("broken", required=None)
+
+    @strawberry.field
+    def odd_box(self, odd: str | None = None) -> Box:
+        return box("odd", odd=odd)
+
+    @strawberry.field
+    def thing(self) -> Thing:
+        return box("thing")
+
+
+def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    """The same types with the plain reads and with graphql-core's execution alone."""
+    built = []
+    for context in (reads_plainly(StrawberryGraphQLCoreExecutionContext), None):
+        schema = strawberry.Schema(
+            query=Query,
+            types=[Box],
+            config=StrawberryConfig(scalar_map=SCALARS),
+            execution_context_class=context,
+        )
+        lean_resolvers(schema)
+        built.append(schema)
+    return built[0], built[1]
+
+
+async def answers(query: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    found = []
+    for schema in schemas():
+        result = await schema.execute(query, variable_values=variables)
+        found.append(
+            {
+                "data": result.data,
+                "errors": [error.formatted for error in result.errors or ()],
+            }
+        )
+    return found
+
+
+OPERATIONS = {
+    "leaves, enum, custom scalars, aliases, __typename": """{ boxes { __typename id name
+      alias: name colour made size shout again: shout tag { label weight __typename } } }""",
+    "fragments and directives": """query($yes: Boolean!, $no: Boolean!) { boxes {
+      ...B name @include(if: $yes) shout @skip(if: $yes) colour @include(if: $no) }
+      thing { __typename id ... on Box { name colour } } }
+      fragment B on Box { id tag { ... on Tag { label } } }""",
+    "a null in a non-null leaf": "{ brokenBox { name required } }",
+    "a null in a non-null leaf inside a list": "{ boxes { name } brokenBox { required } }",
+    "a null in a non-null method": "{ oddBox { name requiredShout } }",
+    "errors raised, returned, and in non-null fields": """{ boxes { name fails givesAnError
+      tags { label } } a: brokenBox { fails } b: boxes { failsHard } }""",
+    "an awaitable, nested objects, lists, nullable objects": """{ boxes { later maybeTag {
+      label } tags { label weight } nested { name later tag { label } } } }""",
+    "a value its serializer refuses": '{ oddBox(odd: "green") { notAColour name } }',
+    "a value an enum does not hold, non-null": '{ oddBox(odd: "green") { requiredShout } }',
+}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+async def test_plain_reads_answer_as_graphql_core_does(operation: str) -> None:
+    plain, general = await answers(OPERATIONS[operation], {"yes": True, "no": False})
+    assert plain == general
+    assert plain["data"] is not None or plain["errors"]
+
+
+async def test_the_answers_compared_are_the_expected_ones() -> None:
+    plain, _ = await answers(OPERATIONS["leaves, enum, custom scalars, aliases, __typename"])
+    first = plain["data"]["boxes"][0]
+    assert first == {
+        "__typename": "Box",
+        "id": "box-one",
+        "name": "one",
+        "alias": "one",
+        "colour": "BLUE",
+        "made": "2026-12-02T08:30:00+00:00",
+        "size": 2**40,
+        "shout": "ONE",
+        "again": "ONE",
+        "tag": {"label": "one-tag", "weight": None, "__typename": "Tag"},
+    }
+    broken, _ = await answers(OPERATIONS["a null in a non-null leaf"])
+    assert broken == {
+        "data": {"brokenBox": None},
+        "errors": [
+            {
+                "message": "Cannot return null for non-nullable field Box.required.",
+                "locations": [{"line": 1, "column": 20}],
+                "path": ["brokenBox", "required"],
+            }
+        ],
+    }
+
+
+def test_the_fields_of_the_real_schema_read_plainly_are_the_plain_ones() -> None:
+    schema = build_schema(Settings())._schema
+    invoice = schema.type_map["Invoice"]
+    query = schema.query_type
+    assert invoice is not None
+    assert query is not None
+    plain = {
+        name
+        for name, field in invoice.fields.items()  # type: ignore[attr-defined]
+        if plain_read_of(invoice, name, field) is not None  # type: ignore[arg-type]
+    }
+    # Attributes and methods of `self` alone; not what asks for `info` or takes arguments.
+    assert {"number", "status", "dueDate"} <= plain
+    assert isinstance(invoice.fields["number"].resolve, MethodCall)  # type: ignore[attr-defined]
+    assert not {"overdue", "client", "amountPaid"} & plain
+    assert plain_read_of(query, "invoices", query.fields["invoices"]) is None
