@@ -1,19 +1,21 @@
-"""Plain reads executed without graphql-core's per-field machinery.
+"""The execution of a field without arguments, from a plan decided once per schema field.
 
 graphql-core executes every field alike: a `Path`, a `GraphQLResolveInfo`, the middleware
 wrapper, the resolver's call, an awaitable check, then `complete_value` through the type's
-wrappers (non-null, list, leaf or object) down to the scalar's serializer. Most fields of a
-page need none of that but the read and the serializer: an invoice's `number`, `status` or
+wrappers (non-null, list, leaf or object) down to the scalar's serializer — ≈ 3,750 times for
+a page of 50 invoices. Most of those fields need far less: an invoice's `number`, `status` or
 `dueDate` is an attribute of the object, or a method that asks for nothing but `self`
 (`schema/lean_resolvers.py`), and its type is a scalar or an enum.
 
-`reads_plainly(base)` makes an execution context that decides once per schema field whether
-it is such a plain read (strawberry's default resolver or a `MethodCall`, no arguments, no
-middleware) and what completing it takes; those fields are then read and serialized on the
-spot, with a `Path` and an `Info` built only when something needs them (an error's path, a
-list, an abstract type, an `is_type_of`). Everything else, and anything unexpected a read
-returns (an awaitable, an exception), takes graphql-core's own path, so the answers and the
-errors — their message, `path` and `locations` — are the same.
+`reads_plainly(base)` makes an execution context that plans each field without arguments
+once per schema (when there is no middleware): whether its value is a plain read of the source
+(strawberry's default resolver, a `MethodCall`, `__typename`) or its resolver's call with an
+`Info`, and how it completes — a scalar or an enum is serialized on the spot, an object type has
+its selection executed on the value. A `Path` and an `Info` are then built only when something
+needs them (the resolver, an error's path, an object's fields, `is_type_of`). Lists, abstract
+types and anything unexpected a field returns (an awaitable, an exception) take graphql-core's
+own completion, and fields with arguments its `execute_field`, so the answers and the errors —
+their message, `path` and `locations` — are the same (tests/test_plain_reads.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     TypeNameMetaFieldDef,
     is_leaf_type,
     is_non_null_type,
@@ -45,41 +48,54 @@ from schema.lean_resolvers import MethodCall
 E = TypeVar("E", bound=Executor[Any])
 
 
-class PlainRead:
-    """A field whose value is a plain read of its source, and how to complete it."""
+class FieldPlan:
+    """How a field without arguments is executed: its value (a plain read of the source, or
+    its resolver's call with an `Info`) and how to complete it, decided once per field."""
 
-    __slots__ = ("field", "leaf", "name", "non_null", "object_type", "read", "serialize", "type")
+    __slots__ = (
+        "field",
+        "leaf",
+        "name",
+        "non_null",
+        "object_type",
+        "read",
+        "resolve",
+        "serialize",
+        "type",
+    )
 
-    def __init__(self, name: str, field: GraphQLField, read: Callable[[Any], Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        field: GraphQLField,
+        read: Callable[[Any], Any] | None = None,
+        resolve: Callable[[Any, GraphQLResolveInfo[Any]], Any] | None = None,
+    ) -> None:
         self.name = name
         self.field = field
+        # One of the two: `read(source)` needs no Info, `resolve(source, info)` does.
         self.read = read
+        self.resolve = resolve
         self.type: GraphQLOutputType = field.type
         self.non_null = is_non_null_type(field.type)
         named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
-        # A leaf is serialized on the spot; an object type without `is_type_of` has its
-        # selection executed on the value; anything else (a list, an abstract type, an
-        # `is_type_of`) is completed by graphql-core, with an Info.
+        # A leaf is serialized on the spot, an object type has its selection executed on the
+        # value; anything else (a list, an abstract type) is completed by graphql-core.
         self.leaf: GraphQLLeafType | None = named if is_leaf_type(named) else None
         self.serialize = self.leaf.coerce_output_value if self.leaf is not None else None
-        self.object_type: GraphQLObjectType | None = (
-            named if is_object_type(named) and named.is_type_of is None else None
-        )
+        self.object_type: GraphQLObjectType | None = named if is_object_type(named) else None
 
 
-def plain_read_of(
-    parent_type: GraphQLObjectType, name: str, field: GraphQLField
-) -> PlainRead | None:
-    """The field as a plain read, or None when it needs its resolver called as graphql-core
-    calls it (arguments, `info`, extensions, a custom resolver)."""
-    if field.args:
+def plan_of(parent_type: GraphQLObjectType, name: str, field: GraphQLField) -> FieldPlan | None:
+    """The field's plan; None for a field with arguments (graphql-core's `execute_field`)."""
+    if field.args or field.resolve is None:
         return None
     if field is TypeNameMetaFieldDef:
         type_name = parent_type.name
-        return PlainRead(name, field, lambda _source: type_name)
+        return FieldPlan(name, field, read=lambda _source: type_name)
     resolve = field.resolve
     if isinstance(resolve, MethodCall):
-        return PlainRead(name, field, resolve.method)
+        return FieldPlan(name, field, read=resolve.method)
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (
         isinstance(definition, StrawberryField)
@@ -89,17 +105,17 @@ def plain_read_of(
         # strawberry's resolver of a field without one: `default_resolver(source, name)`.
         python_name = definition.python_name
         if definition.default_resolver is getattr:
-            return PlainRead(name, field, attrgetter(python_name))
+            return FieldPlan(name, field, read=attrgetter(python_name))
         default_resolver = definition.default_resolver
-        return PlainRead(name, field, lambda source: default_resolver(source, python_name))
-    return None
+        return FieldPlan(name, field, read=lambda source: default_resolver(source, python_name))
+    return FieldPlan(name, field, resolve=resolve)
 
 
 def reads_plainly(base: type[E]) -> type[E]:
     """An execution context class like `base` that reads and completes plain fields on the
     spot (see the module's docstring)."""
     # Per schema field (the schema's own objects, so a class serves one schema).
-    plans: dict[GraphQLObjectType, dict[str, PlainRead | None]] = {}
+    plans: dict[GraphQLObjectType, dict[str, FieldPlan | None]] = {}
 
     class ReadsPlainly(base):  # type: ignore[valid-type,misc]
         def execute_fields(
@@ -128,12 +144,10 @@ def reads_plainly(base: type[E]) -> type[E]:
                     except KeyError:
                         field = self.schema.get_field(parent_type, field_name)
                         plan = type_plans[field_name] = (
-                            plain_read_of(parent_type, field_name, field)
-                            if field is not None
-                            else None
+                            plan_of(parent_type, field_name, field) if field is not None else None
                         )
                     if plan is not None:
-                        result = self.execute_plain_read(
+                        result = self.execute_planned(
                             plan,
                             parent_type,
                             source_value,
@@ -175,9 +189,9 @@ def reads_plainly(base: type[E]) -> type[E]:
                 results.update(zip(awaitable_fields, awaited, strict=True))
             return results
 
-        def execute_plain_read(
+        def execute_planned(
             self,
-            plan: PlainRead,
+            plan: FieldPlan,
             parent_type: GraphQLObjectType,
             source: Any,
             field_details_list: FieldDetailsList,
@@ -185,15 +199,26 @@ def reads_plainly(base: type[E]) -> type[E]:
             response_name: str,
             position_context: Any,
         ) -> AwaitableOrValue[Any]:
-            """`execute_field` for a plain read: the same value, error or null."""
+            """`execute_field` after its plan: the same value, error or null."""
+            path: Path | None = None
+            info: GraphQLResolveInfo[Any] | None = None
             try:
-                value = plan.read(source)
+                if plan.read is not None:
+                    value = plan.read(source)
+                else:
+                    assert plan.resolve is not None
+                    path = Path(parent_path, response_name, parent_type.name)
+                    info = self.build_resolve_info(
+                        plan.field, to_nodes(field_details_list), parent_type, path
+                    )
+                    value = plan.resolve(source, info)
                 if self.is_awaitable(value) or isinstance(value, Exception):
                     return self.complete_read(
                         plan,
                         parent_type,
                         field_details_list,
-                        Path(parent_path, response_name, parent_type.name),
+                        path or Path(parent_path, response_name, parent_type.name),
+                        info,
                         value,
                         position_context,
                     )
@@ -210,40 +235,53 @@ def reads_plainly(base: type[E]) -> type[E]:
                         # graphql-core's error (`complete_leaf_value`) for a serializer's null.
                         return self.complete_leaf_value(plan.leaf, value)
                     return coerced
-                path = Path(parent_path, response_name, parent_type.name)
-                if plan.object_type is not None:
-                    completed = self.collect_and_execute_subfields(
-                        plan.object_type, field_details_list, path, value, position_context
+                if path is None:
+                    path = Path(parent_path, response_name, parent_type.name)
+                object_type = plan.object_type
+                if object_type is None:
+                    return self.complete_read(
+                        plan, parent_type, field_details_list, path, info, value, position_context
                     )
-                    if self.is_awaitable(completed):
-                        return self.await_completed(completed, plan, field_details_list, path)
-                    return completed
-                return self.complete_read(
-                    plan, parent_type, field_details_list, path, value, position_context
-                )
+                if object_type.is_type_of is None:
+                    completed = self.collect_and_execute_subfields(
+                        object_type, field_details_list, path, value, position_context
+                    )
+                else:  # `is_type_of` is given the Info
+                    if info is None:
+                        info = self.build_resolve_info(
+                            plan.field, to_nodes(field_details_list), parent_type, path
+                        )
+                    completed = self.complete_object_value(
+                        object_type, field_details_list, info, path, value, position_context
+                    )
+                if self.is_awaitable(completed):
+                    return self.await_completed(completed, plan, field_details_list, path)
+                return completed
             except Exception as raw_error:
                 self.handle_field_error(
                     raw_error,
                     plan.type,
                     field_details_list,
-                    Path(parent_path, response_name, parent_type.name),
+                    path or Path(parent_path, response_name, parent_type.name),
                 )
                 return None
 
         def complete_read(
             self,
-            plan: PlainRead,
+            plan: FieldPlan,
             parent_type: GraphQLObjectType,
             field_details_list: FieldDetailsList,
             path: Path,
+            info: GraphQLResolveInfo[Any] | None,
             value: Any,
             position_context: Any,
         ) -> AwaitableOrValue[Any]:
             """What `execute_field` does with a resolver's value (graphql-core's completion,
-            with the `Info` it builds); raises what it would catch."""
-            info = self.build_resolve_info(
-                plan.field, to_nodes(field_details_list), parent_type, path
-            )
+            with an `Info`); raises what it would catch."""
+            if info is None:
+                info = self.build_resolve_info(
+                    plan.field, to_nodes(field_details_list), parent_type, path
+                )
             if self.is_awaitable(value):
                 return self.complete_awaitable_value(
                     plan.type, field_details_list, info, path, value, position_context
@@ -258,7 +296,7 @@ def reads_plainly(base: type[E]) -> type[E]:
         async def await_completed(
             self,
             completed: Awaitable[Any],
-            plan: PlainRead,
+            plan: FieldPlan,
             field_details_list: FieldDetailsList,
             path: Path,
         ) -> Any:

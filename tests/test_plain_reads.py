@@ -1,9 +1,9 @@
-"""Plain fields read and serialized on the spot (schema/execution.py) answer exactly what
-graphql-core's own execution answers: the same data and the same errors (message, path,
-locations) for nulls in non-null fields, enums, custom scalars, aliases, `__typename`,
-fragments, `@include`/`@skip`, interfaces, lists, and for reads that raise, return an exception
-or an awaitable. Each operation runs on two schemas built from the same types, one with the
-plain reads and one without, and their answers are compared whole."""
+"""Fields executed from their plan (schema/execution.py) answer exactly what graphql-core's
+own execution answers: the same data and the same errors (message, path, locations) for nulls
+in non-null fields, enums, custom scalars, aliases, `__typename`, fragments, `@include`/`@skip`,
+interfaces, lists, resolvers asking for `info`, and for reads that raise, return an exception or
+an awaitable. Each operation runs on two schemas built from the same types, one with the plans
+and one without, and their answers are compared whole."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLObjectType
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.root import build_schema
-from schema.execution import plain_read_of, reads_plainly
+from schema.execution import plan_of, reads_plainly
 from schema.lean_resolvers import MethodCall, lean_resolvers
 from schema.scalars import SCALARS, BigInt
 from settings import Settings
@@ -81,6 +81,18 @@ class Box(Thing):
     @strawberry.field
     def not_a_colour(self) -> Colour | None:
         return self.odd  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def where(self, info: strawberry.Info) -> str:
+        return f"{info.field_name} at {info.path.as_list()}"
+
+    @strawberry.field
+    def required_with_info(self, info: strawberry.Info) -> str:
+        return self.odd if info.field_name else "never"
+
+    @strawberry.field
+    def tag_with_info(self, info: strawberry.Info) -> Tag:
+        return Tag(label=info.field_name, weight=len(info.path.as_list()))
 
     @strawberry.field
     def nested(self) -> Box | None:
@@ -163,6 +175,9 @@ OPERATIONS = {
       tags { label } } a: brokenBox { fails } b: boxes { failsHard } }""",
     "an awaitable, nested objects, lists, nullable objects": """{ boxes { later maybeTag {
       label } tags { label weight } nested { name later tag { label } } } }""",
+    "resolvers asking for info": """{ boxes { where w: where tagWithInfo { label weight }
+      nested { where } } }""",
+    "a null from a resolver asking for info": "{ brokenBox { name } oddBox { requiredWithInfo } }",
     "a value its serializer refuses": '{ oddBox(odd: "green") { notAColour name } }',
     "a value an enum does not hold, non-null": '{ oddBox(odd: "green") { requiredShout } }',
 }
@@ -207,15 +222,16 @@ def test_the_fields_of_the_real_schema_read_plainly_are_the_plain_ones() -> None
     schema = build_schema(Settings())._schema
     invoice = schema.type_map["Invoice"]
     query = schema.query_type
-    assert invoice is not None
+    assert isinstance(invoice, GraphQLObjectType)
     assert query is not None
-    plain = {
-        name
-        for name, field in invoice.fields.items()  # type: ignore[attr-defined]
-        if plain_read_of(invoice, name, field) is not None  # type: ignore[arg-type]
-    }
-    # Attributes and methods of `self` alone; not what asks for `info` or takes arguments.
+    plans = {name: plan_of(invoice, name, field) for name, field in invoice.fields.items()}
+    plain = {name for name, plan in plans.items() if plan is not None and plan.read is not None}
+    # Attributes and methods of `self` alone are read; what asks for `info` is called with one.
     assert {"number", "status", "dueDate"} <= plain
-    assert isinstance(invoice.fields["number"].resolve, MethodCall)  # type: ignore[attr-defined]
+    assert isinstance(invoice.fields["number"].resolve, MethodCall)
     assert not {"overdue", "client", "amountPaid"} & plain
-    assert plain_read_of(query, "invoices", query.fields["invoices"]) is None
+    overdue = plans["overdue"]
+    assert overdue is not None
+    assert overdue.resolve is invoice.fields["overdue"].resolve
+    # Fields with arguments keep graphql-core's `execute_field`.
+    assert plan_of(query, "invoices", query.fields["invoices"]) is None
