@@ -47,6 +47,10 @@ from schema.lean_resolvers import MethodCall
 
 E = TypeVar("E", bound=Executor[Any])
 
+# Values that are never awaitable, never an exception and never null: a leaf read as one of
+# these and serialized as one of these is complete.
+PLAIN_VALUES = frozenset({str, int, float, bool})
+
 
 class FieldPlan:
     """How a field without arguments is executed: its value (a plain read of the source, or
@@ -146,7 +150,36 @@ def reads_plainly(base: type[E]) -> type[E]:
                         plan = type_plans[field_name] = (
                             plan_of(parent_type, field_name, field) if field is not None else None
                         )
-                    if plan is not None:
+                    if plan is not None and plan.read is not None and plan.serialize is not None:
+                        # A scalar or an enum read from the source, most of a page's fields:
+                        # a plain value and its plain serialization need no awaitable check.
+                        try:
+                            value = plan.read(source_value)
+                            if value.__class__ in PLAIN_VALUES:
+                                coerced = plan.serialize(value)
+                                if coerced.__class__ in PLAIN_VALUES:
+                                    results[response_name] = coerced
+                                    continue
+                            result = self.complete_planned(
+                                plan,
+                                parent_type,
+                                field_details_list,
+                                path,
+                                response_name,
+                                None,
+                                None,
+                                value,
+                                position_context,
+                            )
+                        except Exception as raw_error:
+                            self.handle_field_error(
+                                raw_error,
+                                plan.type,
+                                field_details_list,
+                                Path(path, response_name, parent_type.name),
+                            )
+                            result = None
+                    elif plan is not None:
                         result = self.execute_planned(
                             plan,
                             parent_type,
@@ -201,62 +234,35 @@ def reads_plainly(base: type[E]) -> type[E]:
         ) -> AwaitableOrValue[Any]:
             """`execute_field` after its plan: the same value, error or null."""
             path: Path | None = None
-            info: GraphQLResolveInfo[Any] | None = None
             try:
                 if plan.read is not None:
-                    value = plan.read(source)
-                else:
-                    assert plan.resolve is not None
-                    path = Path(parent_path, response_name, parent_type.name)
-                    info = self.build_resolve_info(
-                        plan.field, to_nodes(field_details_list), parent_type, path
-                    )
-                    value = plan.resolve(source, info)
-                if self.is_awaitable(value) or isinstance(value, Exception):
-                    return self.complete_read(
+                    return self.complete_planned(
                         plan,
                         parent_type,
                         field_details_list,
-                        path or Path(parent_path, response_name, parent_type.name),
-                        info,
-                        value,
+                        parent_path,
+                        response_name,
+                        None,
+                        None,
+                        plan.read(source),
                         position_context,
                     )
-                if value is None or value is Undefined:
-                    if plan.non_null:
-                        msg = (
-                            f"Cannot return null for non-nullable field {parent_type}.{plan.name}."
-                        )
-                        raise TypeError(msg)
-                    return None
-                if plan.serialize is not None:
-                    coerced = plan.serialize(value)
-                    if coerced is None or coerced is Undefined:
-                        # graphql-core's error (`complete_leaf_value`) for a serializer's null.
-                        return self.complete_leaf_value(plan.leaf, value)
-                    return coerced
-                if path is None:
-                    path = Path(parent_path, response_name, parent_type.name)
-                object_type = plan.object_type
-                if object_type is None:
-                    return self.complete_read(
-                        plan, parent_type, field_details_list, path, info, value, position_context
-                    )
-                if object_type.is_type_of is None:
-                    completed = self.collect_and_execute_subfields(
-                        object_type, field_details_list, path, value, position_context
-                    )
-                else:  # `is_type_of` is given the Info
-                    if info is None:
-                        info = self.build_resolve_info(
-                            plan.field, to_nodes(field_details_list), parent_type, path
-                        )
-                    completed = self.complete_object_value(
-                        object_type, field_details_list, info, path, value, position_context
-                    )
-                if self.is_awaitable(completed):
-                    return self.await_completed(completed, plan, field_details_list, path)
-                return completed
+                assert plan.resolve is not None
+                path = Path(parent_path, response_name, parent_type.name)
+                info = self.build_resolve_info(
+                    plan.field, to_nodes(field_details_list), parent_type, path
+                )
+                return self.complete_planned(
+                    plan,
+                    parent_type,
+                    field_details_list,
+                    parent_path,
+                    response_name,
+                    path,
+                    info,
+                    plan.resolve(source, info),
+                    position_context,
+                )
             except Exception as raw_error:
                 self.handle_field_error(
                     raw_error,
@@ -265,6 +271,64 @@ def reads_plainly(base: type[E]) -> type[E]:
                     path or Path(parent_path, response_name, parent_type.name),
                 )
                 return None
+
+        def complete_planned(
+            self,
+            plan: FieldPlan,
+            parent_type: GraphQLObjectType,
+            field_details_list: FieldDetailsList,
+            parent_path: Path | None,
+            response_name: str,
+            path: Path | None,
+            info: GraphQLResolveInfo[Any] | None,
+            value: Any,
+            position_context: Any,
+        ) -> AwaitableOrValue[Any]:
+            """The field's value completed after its plan (the `Path` and `Info` of the call,
+            if it made them); raises what `execute_field` would catch."""
+            if self.is_awaitable(value) or isinstance(value, Exception):
+                return self.complete_read(
+                    plan,
+                    parent_type,
+                    field_details_list,
+                    path or Path(parent_path, response_name, parent_type.name),
+                    info,
+                    value,
+                    position_context,
+                )
+            if value is None or value is Undefined:
+                if plan.non_null:
+                    msg = f"Cannot return null for non-nullable field {parent_type}.{plan.name}."
+                    raise TypeError(msg)
+                return None
+            if plan.serialize is not None:
+                coerced = plan.serialize(value)
+                if coerced is None or coerced is Undefined:
+                    # graphql-core's error (`complete_leaf_value`) for a serializer's null.
+                    return self.complete_leaf_value(plan.leaf, value)
+                return coerced
+            if path is None:
+                path = Path(parent_path, response_name, parent_type.name)
+            object_type = plan.object_type
+            if object_type is None:
+                return self.complete_read(
+                    plan, parent_type, field_details_list, path, info, value, position_context
+                )
+            if object_type.is_type_of is None:
+                completed = self.collect_and_execute_subfields(
+                    object_type, field_details_list, path, value, position_context
+                )
+            else:  # `is_type_of` is given the Info
+                if info is None:
+                    info = self.build_resolve_info(
+                        plan.field, to_nodes(field_details_list), parent_type, path
+                    )
+                completed = self.complete_object_value(
+                    object_type, field_details_list, info, path, value, position_context
+                )
+            if self.is_awaitable(completed):
+                return self.await_completed(completed, plan, field_details_list, path)
+            return completed
 
         def complete_read(
             self,
