@@ -20,9 +20,12 @@ their message, `path` and `locations` — are the same (tests/test_plain_reads.p
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from enum import Enum
 from operator import attrgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from graphql import (
     GraphQLField,
@@ -40,16 +43,37 @@ from graphql.execution import Executor
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 from schema.lean_resolvers import MethodCall
 
 E = TypeVar("E", bound=Executor[Any])
 
-# Values that are never awaitable, never an exception and never null: a leaf read as one of
-# these and serialized as one of these is complete.
-PLAIN_VALUES = frozenset({str, int, float, bool})
+# Classes whose instances are never awaitable, never an exception and never null (built-in
+# types, whose instances take no attributes): a leaf read as one of these and serialized as one
+# of these is complete.
+PLAIN_VALUES: frozenset[type] = frozenset({str, int, float, bool, datetime, date})
+
+
+def enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """strawberry's serializer of an enum type, with its answer for each member of the Python
+    enum worked out once (it compares the member's value with every value of the type)."""
+    serialize = enum_type.coerce_output_value
+    members = cast("type[Enum]", enum_type.wrapped_cls)
+    names: dict[int, str] = {}
+    for member in members:
+        with contextlib.suppress(Exception):  # asked again, it raises again
+            names[id(member)] = serialize(member)
+
+    def serialize_member(value: Any) -> Any:
+        if value.__class__ is members:
+            name = names.get(id(value))
+            if name is not None:
+                return name
+        return serialize(value)
+
+    return serialize_member
 
 
 class FieldPlan:
@@ -62,6 +86,7 @@ class FieldPlan:
         "name",
         "non_null",
         "object_type",
+        "plain",
         "read",
         "resolve",
         "serialize",
@@ -86,7 +111,15 @@ class FieldPlan:
         # A leaf is serialized on the spot, an object type has its selection executed on the
         # value; anything else (a list, an abstract type) is completed by graphql-core.
         self.leaf: GraphQLLeafType | None = named if is_leaf_type(named) else None
-        self.serialize = self.leaf.coerce_output_value if self.leaf is not None else None
+        self.plain = PLAIN_VALUES
+        self.serialize: Callable[[Any], Any] | None = None
+        if isinstance(self.leaf, CustomGraphQLEnumType):
+            self.serialize = enum_serializer(self.leaf)
+            members = self.leaf.wrapped_cls
+            if not hasattr(members, "__await__") and not issubclass(members, Exception):
+                self.plain = PLAIN_VALUES | {members}
+        elif self.leaf is not None:
+            self.serialize = self.leaf.coerce_output_value
         self.object_type: GraphQLObjectType | None = named if is_object_type(named) else None
 
 
@@ -155,7 +188,7 @@ def reads_plainly(base: type[E]) -> type[E]:
                         # a plain value and its plain serialization need no awaitable check.
                         try:
                             value = plan.read(source_value)
-                            if value.__class__ in PLAIN_VALUES:
+                            if value.__class__ in plan.plain:
                                 coerced = plan.serialize(value)
                                 if coerced.__class__ in PLAIN_VALUES:
                                     results[response_name] = coerced

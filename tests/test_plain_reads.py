@@ -30,6 +30,12 @@ class Colour(enum.Enum):
     BLUE = "blue"
 
 
+class Shade(enum.Enum):
+    """Not in the schema: a member of it given for a `Colour` must still be refused."""
+
+    BLUE = "blue"
+
+
 @strawberry.interface
 class Thing:
     id: strawberry.ID
@@ -81,6 +87,14 @@ class Box(Thing):
     @strawberry.field
     def not_a_colour(self) -> Colour | None:
         return self.odd  # type: ignore[no-any-return]
+
+    @strawberry.field
+    def shade(self) -> Colour | None:
+        return Shade.BLUE  # type: ignore[return-value]
+
+    @strawberry.field
+    def colours(self) -> list[Colour]:
+        return [Colour.RED, Colour.BLUE, Colour.RED]
 
     @strawberry.field
     def where(self, info: strawberry.Info) -> str:
@@ -178,6 +192,8 @@ OPERATIONS = {
     "resolvers asking for info": """{ boxes { where w: where tagWithInfo { label weight }
       nested { where } } }""",
     "a null from a resolver asking for info": "{ brokenBox { name } oddBox { requiredWithInfo } }",
+    "enums: members, lists of members, a member of another enum": """{ boxes { colour
+      colours shade } }""",
     "a value its serializer refuses": '{ oddBox(odd: "green") { notAColour name } }',
     "a value an enum does not hold, non-null": '{ oddBox(odd: "green") { requiredShout } }',
 }
