@@ -54,6 +54,9 @@ E = TypeVar("E", bound=Executor[Any])
 # types, whose instances take no attributes): a leaf read as one of these and serialized as one
 # of these is complete.
 PLAIN_VALUES: frozenset[type] = frozenset({str, int, float, bool, datetime, date})
+# What a completed field is when it is complete: a leaf's serialization, an object's fields, a
+# list's items or null (never awaitable).
+PLAIN_RESULTS: frozenset[type] = frozenset({str, int, float, bool, dict, list, type(None)})
 
 
 def enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
@@ -233,7 +236,7 @@ def reads_plainly(base: type[E]) -> type[E]:
                         if result is Undefined:
                             continue
                     results[response_name] = result
-                    if is_awaitable(result):
+                    if result.__class__ not in PLAIN_RESULTS and is_awaitable(result):
                         awaitable_fields.append(response_name)
             except Exception:
                 if awaitable_fields:
@@ -319,7 +322,14 @@ def reads_plainly(base: type[E]) -> type[E]:
         ) -> AwaitableOrValue[Any]:
             """The field's value completed after its plan (the `Path` and `Info` of the call,
             if it made them); raises what `execute_field` would catch."""
-            if self.is_awaitable(value) or isinstance(value, Exception):
+            if value is None or value is Undefined:  # neither awaitable nor an exception
+                if plan.non_null:
+                    msg = f"Cannot return null for non-nullable field {parent_type}.{plan.name}."
+                    raise TypeError(msg)
+                return None
+            if value.__class__ not in plan.plain and (
+                self.is_awaitable(value) or isinstance(value, Exception)
+            ):
                 return self.complete_read(
                     plan,
                     parent_type,
@@ -329,11 +339,6 @@ def reads_plainly(base: type[E]) -> type[E]:
                     value,
                     position_context,
                 )
-            if value is None or value is Undefined:
-                if plan.non_null:
-                    msg = f"Cannot return null for non-nullable field {parent_type}.{plan.name}."
-                    raise TypeError(msg)
-                return None
             if plan.serialize is not None:
                 coerced = plan.serialize(value)
                 if coerced is None or coerced is Undefined:
@@ -359,7 +364,7 @@ def reads_plainly(base: type[E]) -> type[E]:
                 completed = self.complete_object_value(
                     object_type, field_details_list, info, path, value, position_context
                 )
-            if self.is_awaitable(completed):
+            if completed.__class__ is not dict and self.is_awaitable(completed):
                 return self.await_completed(completed, plan, field_details_list, path)
             return completed
 
