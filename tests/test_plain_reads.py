@@ -18,7 +18,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.root import build_schema
-from schema.execution import plan_of, reads_plainly
+from schema.execution import reads_plainly
+from schema.field_plans import plan_of
 from schema.lean_resolvers import MethodCall, lean_resolvers
 from schema.scalars import SCALARS, BigInt
 from settings import Settings

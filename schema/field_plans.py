@@ -1,0 +1,130 @@
+"""The plan of a field without arguments, decided once per schema field: how its value is
+had (a plain read of the source, or its resolver's call with an `Info`) and how it completes
+(a scalar or an enum serialized on the spot, an object's selection executed on the value, or
+graphql-core's own completion). schema/execution.py executes fields after their plans."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import date, datetime
+from enum import Enum
+from operator import attrgetter
+from typing import Any, cast
+
+from graphql import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    TypeNameMetaFieldDef,
+    is_leaf_type,
+    is_non_null_type,
+    is_object_type,
+)
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+from schema.lean_resolvers import MethodCall
+
+# Classes whose instances are never awaitable, never an exception and never null (built-in
+# types, whose instances take no attributes): a leaf read as one of these and serialized as one
+# of these is complete.
+PLAIN_VALUES: frozenset[type] = frozenset({str, int, float, bool, datetime, date})
+# What a completed field is when it is complete: a leaf's serialization, an object's fields, a
+# list's items or null (never awaitable).
+PLAIN_RESULTS: frozenset[type] = frozenset({str, int, float, bool, dict, list, type(None)})
+
+
+def enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """strawberry's serializer of an enum type, with its answer for each member of the Python
+    enum worked out once (it compares the member's value with every value of the type)."""
+    serialize = enum_type.coerce_output_value
+    members = cast("type[Enum]", enum_type.wrapped_cls)
+    names: dict[int, str] = {}
+    for member in members:
+        with contextlib.suppress(Exception):  # asked again, it raises again
+            names[id(member)] = serialize(member)
+
+    def serialize_member(value: Any) -> Any:
+        if value.__class__ is members:
+            name = names.get(id(value))
+            if name is not None:
+                return name
+        return serialize(value)
+
+    return serialize_member
+
+
+class FieldPlan:
+    """How a field without arguments is executed: its value (a plain read of the source, or
+    its resolver's call with an `Info`) and how to complete it, decided once per field."""
+
+    __slots__ = (
+        "field",
+        "leaf",
+        "name",
+        "non_null",
+        "object_type",
+        "plain",
+        "read",
+        "resolve",
+        "serialize",
+        "type",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        field: GraphQLField,
+        read: Callable[[Any], Any] | None = None,
+        resolve: Callable[[Any, GraphQLResolveInfo[Any]], Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.field = field
+        # One of the two: `read(source)` needs no Info, `resolve(source, info)` does.
+        self.read = read
+        self.resolve = resolve
+        self.type: GraphQLOutputType = field.type
+        self.non_null = is_non_null_type(field.type)
+        named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        # A leaf is serialized on the spot, an object type has its selection executed on the
+        # value; anything else (a list, an abstract type) is completed by graphql-core.
+        self.leaf: GraphQLLeafType | None = named if is_leaf_type(named) else None
+        self.plain = PLAIN_VALUES
+        self.serialize: Callable[[Any], Any] | None = None
+        if isinstance(self.leaf, CustomGraphQLEnumType):
+            self.serialize = enum_serializer(self.leaf)
+            members = self.leaf.wrapped_cls
+            if not hasattr(members, "__await__") and not issubclass(members, Exception):
+                self.plain = PLAIN_VALUES | {members}
+        elif self.leaf is not None:
+            self.serialize = self.leaf.coerce_output_value
+        self.object_type: GraphQLObjectType | None = named if is_object_type(named) else None
+
+
+def plan_of(parent_type: GraphQLObjectType, name: str, field: GraphQLField) -> FieldPlan | None:
+    """The field's plan; None for a field with arguments (graphql-core's `execute_field`)."""
+    if field.args or field.resolve is None:
+        return None
+    if field is TypeNameMetaFieldDef:
+        type_name = parent_type.name
+        return FieldPlan(name, field, read=lambda _source: type_name)
+    resolve = field.resolve
+    if isinstance(resolve, MethodCall):
+        return FieldPlan(name, field, read=resolve.method)
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if (
+        isinstance(definition, StrawberryField)
+        and getattr(resolve, "_is_default", False)
+        and definition.is_basic_field
+    ):
+        # strawberry's resolver of a field without one: `default_resolver(source, name)`.
+        python_name = definition.python_name
+        if definition.default_resolver is getattr:
+            return FieldPlan(name, field, read=attrgetter(python_name))
+        default_resolver = definition.default_resolver
+        return FieldPlan(name, field, read=lambda source: default_resolver(source, python_name))
+    return FieldPlan(name, field, resolve=resolve)
