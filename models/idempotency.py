@@ -9,6 +9,7 @@ refusal afterwards rolls it back with the rest."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -104,24 +105,14 @@ def first_result(claim: Claim, request_hash: str, invoice_id: int | None) -> int
 _UNIQUE = ["practice_id", "user_id", "operation", "key"]
 
 
-def _insert_new_key(dialect: str, claim: Claim, invoice_id: int) -> Insert:
-    """INSERT of the key that does nothing when the key is there already (both backends spell
-    it ON CONFLICT DO NOTHING), returning the id of a row it wrote."""
+@functools.cache
+def _insert_new_key(dialect: str) -> Insert:
+    """INSERT of a key that does nothing when the key is there already (both backends spell
+    it ON CONFLICT DO NOTHING), returning the id of a row it wrote; its values are bound at
+    execution. Built once per dialect: building it per request cost more than running it."""
     table = IdempotencyKey.metadata.tables[IdempotencyKey.__tablename__]
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return (
-        statement.values(
-            practice_id=claim.practice_id,
-            user_id=claim.user_id,
-            operation=claim.operation,
-            key=claim.key,
-            request_hash=claim.request_hash,
-            invoice_id=invoice_id,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=_UNIQUE)
-        .returning(table.c.id)
-    )
+    return statement.on_conflict_do_nothing(index_elements=_UNIQUE).returning(table.c.id)
 
 
 async def claim_key(session: AsyncSession, claim: Claim | None, invoice_id: int) -> int | None:
@@ -134,7 +125,16 @@ async def claim_key(session: AsyncSession, claim: Claim | None, invoice_id: int)
     if claim is None:
         return None
     dialect = session.get_bind().dialect.name
-    if (await session.execute(_insert_new_key(dialect, claim, invoice_id))).first() is not None:
+    values = {
+        "practice_id": claim.practice_id,
+        "user_id": claim.user_id,
+        "operation": claim.operation,
+        "key": claim.key,
+        "request_hash": claim.request_hash,
+        "invoice_id": invoice_id,
+        "created_at": utcnow(),
+    }
+    if (await session.execute(_insert_new_key(dialect), values)).first() is not None:
         return None
     row = (await session.execute(key_of(claim))).one_or_none()
     first = None if row is None else first_result(claim, row.request_hash, row.invoice_id)
