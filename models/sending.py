@@ -5,12 +5,14 @@ the practice's lock that draws its number (`lock_for_sending`)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import InvoiceStatus
+from models.enums import InvoiceStatus, Role
 from models.errors import validation
 from models.idempotency import Claim, IdempotencyKey, first_result, key_of
 from models.invoice import Invoice
@@ -21,6 +23,41 @@ from models.scope import Viewer
 from models.tax import apply_sales_tax
 
 MAX_DESCRIPTION_LENGTH = 1000
+
+
+@functools.cache
+def _questions(role: Role, has_client: bool, has_key: bool) -> Select[Any]:
+    """`replay_or_check`'s one SELECT for a viewer of `role`, built once: the practice, the
+    viewer, the client and the key are bound at execution (see its `values`), the conditions
+    are `invoicing_conditions`' and `key_of`'s."""
+    viewer = Viewer(
+        user_id=cast(int, bindparam("user_id")),
+        practice_id=cast(int, bindparam("viewer_practice_id")),
+        role=role,
+        session_id=0,
+    )
+    practice_id = cast(int, bindparam("practice_id"))
+    client_id = cast(int, bindparam("client_id")) if has_client else None
+    assigned, own_client = invoicing_conditions(viewer, practice_id, client_id)
+    columns: list[ColumnElement[Any]] = [
+        Practice.client_billing_enabled.label("billing_enabled"),
+        assigned.label("assigned"),
+        own_client.label("own_client"),
+    ]
+    if has_key:
+        bound = Claim(
+            practice_id=cast(int, bindparam("key_practice_id")),
+            user_id=cast(int, bindparam("key_user_id")),
+            operation=cast(str, bindparam("key_operation")),
+            key=cast(str, bindparam("key")),
+            request_hash="",
+        )
+        first = key_of(bound)
+        columns += [
+            first.with_only_columns(IdempotencyKey.request_hash).scalar_subquery().label("hash"),
+            first.with_only_columns(IdempotencyKey.invoice_id).scalar_subquery().label("first"),
+        ]
+    return select(*columns).where(Practice.id == practice_id)
 
 
 async def replay_or_check(
@@ -35,19 +72,21 @@ async def replay_or_check(
     or None once the viewer may send to `client_id` (`check_may_invoice`'s refusal otherwise).
     A send with the same key committed meanwhile is caught when the key is written
     (`claim_key`, after the invoice)."""
-    assigned, own_client = invoicing_conditions(viewer, practice_id, client_id)
-    columns = [
-        Practice.client_billing_enabled.label("billing_enabled"),
-        assigned.label("assigned"),
-        own_client.label("own_client"),
-    ]
+    values: dict[str, object] = {
+        "practice_id": practice_id,
+        "user_id": viewer.user_id,
+        "viewer_practice_id": viewer.practice_id,
+        "client_id": client_id,
+    }
     if claim is not None:
-        first = key_of(claim)
-        columns += [
-            first.with_only_columns(IdempotencyKey.request_hash).scalar_subquery().label("hash"),
-            first.with_only_columns(IdempotencyKey.invoice_id).scalar_subquery().label("first"),
-        ]
-    found = (await session.execute(select(*columns).where(Practice.id == practice_id))).one()
+        values.update(
+            key_practice_id=claim.practice_id,
+            key_user_id=claim.user_id,
+            key_operation=claim.operation,
+            key=claim.key,
+        )
+    asked = _questions(viewer.role, client_id is not None, claim is not None)
+    found = (await session.execute(asked, values)).one()
     if claim is not None and found.hash is not None:
         invoice_id = first_result(claim, found.hash, found.first)
         assert invoice_id is not None, "a send's key names its invoice"
@@ -60,6 +99,15 @@ async def replay_or_check(
     return None
 
 
+# The number-drawing UPDATE, built once (the practice bound at execution).
+_DRAW_NUMBER = (
+    update(Practice)
+    .where(Practice.id == bindparam("practice"))
+    .values(last_invoice_number=Practice.last_invoice_number + 1)
+    .returning(Practice)
+)
+
+
 async def lock_for_sending(session: AsyncSession, practice_id: int) -> Practice:
     """The practice, its row locked for this transaction and its next invoice number drawn,
     in one statement (UPDATE … RETURNING): `last_invoice_number` is the number of the invoice
@@ -67,13 +115,7 @@ async def lock_for_sending(session: AsyncSession, practice_id: int) -> Practice:
     numbers stay gap-free as long as a transaction that sends nothing after all (a refusal, a
     replay) rolls back; the lock is held from here to the commit, so a send takes it only once
     its checks passed. Client Billing switched off meanwhile is still refused."""
-    drawn = (
-        update(Practice)
-        .where(Practice.id == practice_id)
-        .values(last_invoice_number=Practice.last_invoice_number + 1)
-        .returning(Practice)
-    )
-    practice = (await session.execute(drawn)).scalar_one()
+    practice = (await session.execute(_DRAW_NUMBER, {"practice": practice_id})).scalar_one()
     check_may_invoice(
         billing_enabled=practice.client_billing_enabled, assigned=True, own_client=True
     )
@@ -107,9 +149,11 @@ async def send_invoice(
         now=now,
         number=number,
     )
-    session.add(invoice)
-    await session.flush()  # its id, which the event and the alert name
     invoice.record_sent(actor_id=provider_id, now=now)
+    session.add(invoice)
+    # One flush writes the invoice, then its event and alert (which name its id): the caller
+    # needs the id (its idempotency key names it).
+    await session.flush()
     return invoice
 
 
