@@ -28,9 +28,9 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.alert import Alert
+from models import history
 from models.base import Base, EnumText, IdColumn, MoneyColumn, UTCDateTime, utcnow
 from models.enums import AlertKind, InvoiceAction, InvoiceStatus, PaymentMethodKind, SalesTaxMode
 from models.errors import invalid_state, validation
@@ -178,8 +178,7 @@ class Invoice(Base):
     refunds: Mapped[list[Refund]] = relationship(
         lazy="raise", order_by="Refund.id", back_populates="invoice", cascade="all, delete-orphan"
     )
-    events: WriteOnlyMapped[InvoiceEvent] = relationship(order_by="InvoiceEvent.id")
-    alerts: WriteOnlyMapped[Alert] = relationship(order_by="Alert.id")
+    # Its history lines and alerts are written by models/history.py, not through relationships.
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -387,17 +386,18 @@ class Invoice(Base):
         note: str | None,
         now: datetime,
     ) -> None:
-        self.events.add(
-            InvoiceEvent(
-                practice_id=self.practice_id,
-                action=action,
-                actor_id=actor_id,
-                amount=amount,
-                note=note,
-                at=now,
-            )
+        history.record(
+            self,
+            {
+                "practice_id": self.practice_id,
+                "action": action,
+                "actor_id": actor_id,
+                "amount": amount,
+                "note": note,
+                "at": now,
+            },
+            {"practice_id": self.practice_id, "kind": kind, "occurred_at": now},
         )
-        self.alerts.add(Alert(practice_id=self.practice_id, kind=kind, occurred_at=now))
 
 
 def format_invoice_number(number: int) -> str:
