@@ -401,6 +401,27 @@ def print_table(args: argparse.Namespace, result: dict[str, Any]) -> None:
                 f" | {min(rps):.1f}–{max(rps):.1f} | {cpu:.1f} | {in_process}"
                 f" | {statements} | {trips} |"
             )
+    if len(result["servers"]) == 2:
+        # Round i of one server against round i of the other: they ran back to back.
+        print("\n| mutation | req/s this ÷ baseline, per round | CPU this ÷ baseline, per round |")
+        print("|---|---:|---:|")
+        for key in profiles:
+            pairs = list(
+                zip(
+                    [r for r in rounds if r.server == "baseline" and r.mutation == key],
+                    [r for r in rounds if r.server == "this" and r.mutation == key],
+                    strict=True,
+                )
+            )
+            if not pairs:
+                continue
+            faster = [this.rps / base.rps for base, this in pairs]
+            leaner = [this.cpu_ms / base.cpu_ms for base, this in pairs]
+            print(
+                f"| `{key}` | {statistics.median(faster):.2f}"
+                f" ({min(faster):.2f}–{max(faster):.2f})"
+                f" | {statistics.median(leaner):.2f} ({min(leaner):.2f}–{max(leaner):.2f}) |"
+            )
     busy = [r.machine_busy_pct for r in rounds]
     if busy:
         print(f"\nmachine busy during the rounds: {min(busy)}–{max(busy)} %")
