@@ -33,11 +33,11 @@ from adapters.broker import AlertNote, Broker, BrokerUnavailable
 from adapters.database import Database
 from models.alert import Alert
 from models.base import utcnow
+from models.history import ALERTS_WRITTEN
 from models.invoice import Invoice
 
 log = logging.getLogger("carebill.relay")
 
-_ALERTS_WRITTEN = "carebill_alerts_written"
 _on_commit: set[Callable[[], None]] = set()
 _hooks_installed = False
 
@@ -45,17 +45,17 @@ _hooks_installed = False
 def _mark_session(_mapper: Any, _connection: Any, target: Alert) -> None:
     session = object_session(target)
     if session is not None:
-        session.info[_ALERTS_WRITTEN] = True
+        session.info[ALERTS_WRITTEN] = True
 
 
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_ALERTS_WRITTEN, False):
+    if session.info.pop(ALERTS_WRITTEN, False):
         for wake in list(_on_commit):
             wake()
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_ALERTS_WRITTEN, None)
+    session.info.pop(ALERTS_WRITTEN, None)
 
 
 def _install_hooks() -> None:

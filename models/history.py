@@ -20,6 +20,9 @@ from sqlalchemy.orm.attributes import flag_dirty
 from models.base import Base
 
 _UNWRITTEN = "_carebill_unwritten_history"
+# `Session.info` key: this session's transaction wrote alerts (adapters/relay.py wakes on its
+# commit). Set here for the alerts written by Core, which no mapper event sees.
+ALERTS_WRITTEN = "carebill_alerts_written"
 _ORDER = itertools.count()  # the order rows were recorded in, across invoices and sessions
 
 Row = dict[str, Any]
@@ -48,6 +51,7 @@ def _write(session: Session, _flush: UOWTransaction) -> None:
     pending.sort(key=lambda p: p[0])
     _insert(session, "invoice_events", [{**line, "invoice_id": i} for _, i, line, _a in pending])
     _insert(session, "alerts", [{**alert, "invoice_id": i} for _, i, _l, alert in pending])
+    session.info[ALERTS_WRITTEN] = True
 
 
 event.listen(Session, "after_flush", _write)
