@@ -1,16 +1,28 @@
-"""The HTTP protocol `carebill serve` (and the tests' live servers) run in uvicorn: httptools',
-with a deadline on each request's headers; and the websocket settings they run with. uvicorn
-bounds the idle time between requests (keep-alive) but not a client sending its headers a byte
-at a time; the application never sees such a request, so the deadline
+"""The protocols `carebill serve` (and the tests' live servers) run in uvicorn: httptools' HTTP,
+with a deadline on each request's headers; websockets' sans-I/O websocket protocol, which can
+also send a message at once; and the websocket settings they run with.
+
+uvicorn bounds the idle time between requests (keep-alive) but not a client sending its headers
+a byte at a time; the application never sees such a request, so the deadline
 (`CAREBILL_BODY_TIMEOUT_MS`, as for bodies: see adapters/http_limits.py) lives here: the
-connection is closed when it passes."""
+connection is closed when it passes.
+
+A websocket offers the application, in its scope's extensions (`PUSH`), a function that writes
+a text message to the socket there and then, without a task or an await, and says whether it
+could (the socket open and its write buffer below the high-water mark): the alert feeds send a
+result shared by a thousand subscribers that way (web/sockets.py). Anything it cannot send goes
+by ASGI's `send`, which waits for the buffer to drain."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
 
 from settings import Settings
 
@@ -59,10 +71,62 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-# uvicorn's websocket settings. permessage-deflate is off: it keeps a compressor and a
-# decompressor per socket (part of what every idle subscriber holds) and compresses each alert
-# once per subscriber, for frames of a few hundred bytes.
-WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False}
+# The scope extension of a websocket served by `PushingWebSocketProtocol`: a `Push`.
+PUSH = "carebill.websocket.push"
+Push = Callable[[bytes], bool]
+
+
+class PushingWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol, with `push` offered to the application, and without
+    the handshake's request and response (their headers) once the socket is open."""
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # a handshake uvicorn refused has no application
+            extensions: Any = self.scope["extensions"]
+            extensions[PUSH] = self.push
+
+    def push(self, text: bytes) -> bool:
+        """Sends one text message (UTF-8) now; False, sending nothing, when the socket is not
+        open or its write buffer is above the high-water mark (ASGI's `send` would wait)."""
+        if (
+            self.close_sent
+            or self.disconnected
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+        ):
+            return False
+        try:
+            self.conn.send_text(text)
+        except InvalidState:  # the client's close frame came first
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Needed no more: the handshake's request and response (≈ 3 KiB of headers).
+            del self.request
+            del self.response
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope may outlive the socket (a task still ending): no reference back to it.
+        scope: Any = getattr(self, "scope", None)  # None before a handshake
+        if scope is not None:
+            scope["extensions"].pop(PUSH, None)
+
+
+# uvicorn's websocket settings: the protocol above (websockets' sans-I/O one), without
+# permessage-deflate: it keeps a compressor and a decompressor per socket (part of what every
+# idle subscriber holds) and compresses each alert once per subscriber, for frames of a few
+# hundred bytes.
+WEBSOCKET_OPTIONS: dict[str, Any] = {
+    "ws": f"{__name__}:PushingWebSocketProtocol",
+    "ws_per_message_deflate": False,
+}
 
 
 def websocket_options() -> dict[str, Any]:

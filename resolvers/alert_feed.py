@@ -12,7 +12,9 @@ feed serves the subscribers that wait for more:
 3. it reads, in one query, which of those alerts their users marked read;
 4. it hands each subscriber the alerts after its own cursor, as events shared by everyone with
    the same read mark: a subscription's selection runs once per event and distinct selection,
-   in a context of the view, and its JSON is encoded once (schema/shared_events.py).
+   in a context of the view, and its JSON is encoded once (schema/shared_events.py);
+5. a subscriber whose socket can take them now is sent its messages by the feed itself, in
+   the same pass (`DirectSend`); the others' subscriptions are woken to send theirs.
 
 A subscriber still sending its previous batch is served at the next pass, from its own cursor:
 a slow socket holds up nobody and makes nothing queue up for it. Catch-up (`after`) is the same
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import random
 from datetime import datetime
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Row, select
@@ -40,7 +43,7 @@ from schema.alerts import InvoiceAlert
 from schema.context import Context
 from schema.errors import unauthenticated
 from schema.services import Services
-from schema.shared_events import SharedEvent
+from schema.shared_events import DirectSend, EncodedData, SharedEvent, sendable
 
 # Alerts handed to a subscriber per pass (a catch-up continues at the next pass).
 CATCH_UP_BATCH = 100
@@ -65,12 +68,16 @@ def inbox(viewer: Viewer) -> list[ColumnElement[bool]]:
 class Member:
     """One subscription in a feed: where it stands, and the batch it waits for."""
 
-    __slots__ = ("context", "cursor", "more", "served_at", "viewer", "waiting")
+    __slots__ = ("context", "cursor", "direct", "more", "served_at", "viewer", "waiting")
 
-    def __init__(self, context: Context, viewer: Viewer, cursor: int = 0) -> None:
+    def __init__(
+        self, context: Context, viewer: Viewer, cursor: int = 0, direct: DirectSend | None = None
+    ) -> None:
         self.context = context
         self.viewer = viewer
         self.cursor = cursor
+        # How the feed may send this subscription's messages itself (None: it never does).
+        self.direct = direct
         # The feed's ring count when this member's inbox was last read; `more`: read it again
         # without waiting for a ring (a new subscriber, a full catch-up batch).
         self.served_at = -1
@@ -175,16 +182,22 @@ class ViewFeed:
             return
         view = Context(services=self.services, viewer=viewer, request_id="alert-feed")
         events = _events(view, batches)
+        handed: list[tuple[Member, list[InvoiceAlert], list[Any] | None]] = []
+        renderings: set[asyncio.Future[Any]] = set()
         for member in serving:
             batch = batches[member.cursor]
             if not batch or member.waiting is None or member.waiting.done():
                 continue
             user = member.viewer.user_id
-            member.waiting.set_result(
-                [events[alert.id][marks.get((alert.id, user))] for alert, _ in batch]
-            )
+            alerts = [events[alert.id][marks.get((alert.id, user))] for alert, _ in batch]
+            results = _rendered(member.direct, alerts, renderings)
+            handed.append((member, alerts, results))
             member.cursor = batch[-1][0].commit_seq or member.cursor
             member.more = len(batch) == CATCH_UP_BATCH
+        if renderings:  # the first rendering of a selection that awaits: once for everyone
+            await asyncio.wait(renderings)
+        for member, alerts, results in handed:
+            _hand_over(member, alerts, results)
 
     async def _still_valid(self, due: list[Member]) -> list[Member]:
         """The members whose session is still valid; the others' subscriptions end."""
@@ -200,6 +213,48 @@ class ViewFeed:
             else:
                 serving.append(member)
         return serving
+
+
+def _rendered(
+    direct: DirectSend | None, alerts: list[InvoiceAlert], renderings: set[asyncio.Future[Any]]
+) -> list[Any] | None:
+    """What a subscription with a DirectSend renders `alerts` to (a selection rendered for the
+    first time may be a future: added to `renderings`); None without a DirectSend."""
+    if direct is None or direct.renderer is None:
+        return None
+    results = []
+    for alert in alerts:
+        result = direct.render(alert)
+        if isinstance(result, asyncio.Future) and not result.done():
+            renderings.add(result)
+        results.append(result)
+    return results
+
+
+def _hand_over(member: Member, alerts: list[InvoiceAlert], results: list[Any] | None) -> None:
+    """Sends the member's alerts through its DirectSend as far as it can, in order, and wakes
+    its subscription for the rest (a result with errors, a busy socket)."""
+    waiting = member.waiting
+    if waiting is None or waiting.done():  # it left meanwhile
+        return
+    sent = 0
+    if results is not None and member.direct is not None:
+        write = member.direct.write
+        for result in results:
+            data = _data_of(result)
+            if data is None or not write(data):
+                break
+            sent += 1
+    if sent < len(alerts):
+        waiting.set_result(alerts[sent:])
+
+
+def _data_of(result: Any) -> EncodedData | None:
+    if isinstance(result, asyncio.Future):
+        if not result.done() or result.cancelled() or result.exception() is not None:
+            return None
+        result = result.result()
+    return sendable(result)
 
 
 def _fail(member: Member, error: Exception) -> None:

@@ -32,6 +32,7 @@ from schema.errors import PublicError, bad_input, unauthenticated
 from schema.node import decode_id
 from schema.pagination import Page, decode_cursor, encode_cursor, page_size
 from schema.services import AlertHub
+from schema.shared_events import direct_send
 
 AlertRow = Row[Alert, Invoice, datetime | None]
 
@@ -206,7 +207,7 @@ async def invoice_alerts(
     # Listen before reading the starting point, so that no doorbell falls in between (the
     # member is served once it waits for its first batch).
     feed = feed_of(ctx.services, viewer)
-    member = Member(ctx, viewer)
+    member = Member(ctx, viewer, direct=direct_send.get())
     feed.join(member)
     started = False
     hub.per_user[viewer.user_id] += 1

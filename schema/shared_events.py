@@ -8,13 +8,19 @@ the context the event carries (its view's, not each subscriber's), and every sub
 selection is given the same result, whose data is JSON-encoded once (`EncodedData`). Who shares
 an event is decided where it is made (resolvers/alert_feed.py): only subscribers to whom the
 selection must answer the same.
+
+Such a result can also reach its sockets without a task per subscriber: an operation that runs
+where its socket offers to send at once (web/sockets.py) has a `DirectSend`, the operation's
+`direct_send` while its task runs, through which the feed writes each subscriber's message around
+the shared bytes itself, in one pass; what it cannot write so goes the usual way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Hashable
+from collections.abc import AsyncIterable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -29,6 +35,7 @@ from graphql.execution import Executor
 from graphql.pyutils import AwaitableOrValue
 
 E = TypeVar("E", bound=Executor[Any])
+T = TypeVar("T")
 
 
 @dataclass(eq=False)
@@ -44,11 +51,52 @@ class EncodedData(dict[str, Any]):
     """A result's `data`, JSON-encoded once for every socket it is sent to (web/sockets.py)."""
 
     _encoded: str | None = None
+    _encoded_bytes: bytes | None = None
 
     def encoded(self) -> str:
         if self._encoded is None:
             self._encoded = json.dumps(self)
         return self._encoded
+
+    def encoded_bytes(self) -> bytes:
+        """The same encoding as UTF-8."""
+        if self._encoded_bytes is None:
+            self._encoded_bytes = self.encoded().encode()
+        return self._encoded_bytes
+
+
+class DirectSend:
+    """How one operation's shared results reach its socket without the operation's task.
+
+    `write` sends a result message around a shared encoding at once and says whether it could
+    (not when the socket's buffer is full or it is closed, or the operation is over);
+    `renderer` is the executor of the operation's subscription (graphql-core's, set when it
+    subscribes), which renders an event as a per-event execution of it would."""
+
+    __slots__ = ("renderer", "write")
+
+    def __init__(self, write: Callable[[EncodedData], bool]) -> None:
+        self.write = write
+        self.renderer: Executor[Any] | None = None
+
+    def render(self, event: Any) -> AwaitableOrValue[ExecutionResult] | None:
+        """The subscription's result for `event` (None before it subscribed)."""
+        if self.renderer is None:
+            return None
+        executor = self.renderer.build_per_event_executor(event)
+        return cast(AwaitableOrValue[ExecutionResult], executor.execute_operation(False))
+
+
+# The DirectSend of the operation the current task runs, when its socket offers one.
+direct_send: ContextVar[DirectSend | None] = ContextVar("carebill_direct_send", default=None)
+
+
+def sendable(result: ExecutionResult) -> EncodedData | None:
+    """A result's data when a message holds nothing else (no errors, no extensions)."""
+    data = result.data
+    if isinstance(data, EncodedData) and not result.errors and not result.extensions:
+        return data
+    return None
 
 
 def _variables_in(node: Node, fragments: dict[str, Any], seen: set[str], found: set[str]) -> None:
@@ -125,6 +173,14 @@ def renders_shared_events(base: type[E]) -> type[E]:
 
     class RendersSharedEvents(base):  # type: ignore[valid-type,misc]
         _shared_key: Hashable | None = None
+
+        def cancellable_iterable(self, iterable: AsyncIterable[T]) -> AsyncIterable[T]:
+            # Called once, as graphql-core subscribes: the subscription's executor, which the
+            # operation's DirectSend renders its events with.
+            direct = direct_send.get()
+            if direct is not None and direct.renderer is None:
+                direct.renderer = self
+            return super().cancellable_iterable(iterable)  # type: ignore[no-any-return]
 
         def build_per_event_executor(self, payload: Any) -> Executor[Any]:
             shared = getattr(payload, "shared", None)

@@ -4,20 +4,30 @@
 Both close a socket whose token is not a valid session with 4403, and one whose token could not
 be checked (the database is busy or down) with 1013 "try again later": a client logs its user
 out on 4403, and must not for a passing failure. The legacy protocol carries every operation,
-not only subscriptions."""
+not only subscriptions.
+
+Each operation's task runs with a `DirectSend` (schema/shared_events.py) when the server offers
+to send at once (adapters/http_server.py, `PUSH`): the alert feed then writes the operation's
+`next` (legacy: `data`) messages itself, built around the shared encoding, with no await and no
+result passing through strawberry's stream — while the operation is live, and for results that
+hold data only, which strawberry's per-result hooks leave as they are."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 from graphql import GraphQLError, GraphQLFormattedError, get_operation_ast, parse
 from starlette.websockets import WebSocketDisconnect
+from strawberry import Schema
+from strawberry.extensions import SchemaExtension
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportInitMessage,
@@ -29,6 +39,9 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
     ErrorMessage,
 )
 from strawberry.types.execution import ExecutionResult, PreExecutionError
+
+from adapters.http_server import PUSH, Push
+from schema.shared_events import DirectSend, EncodedData, direct_send
 
 TRY_AGAIN_LATER = 1013  # RFC 6455's registry: "Try Again Later"
 
@@ -91,9 +104,53 @@ async def _send(websocket: Any, message: Mapping[str, Any]) -> None:
         raise WebSocketDisconnected from exc
 
 
+_plain: WeakKeyDictionary[Schema, bool] = WeakKeyDictionary()
+
+
+def _results_plain(schema: object) -> bool:
+    """No extension of the schema adds to a result (`get_results`): strawberry would send a
+    result without errors exactly as its data."""
+    if not isinstance(schema, Schema):
+        return False
+    plain = _plain.get(schema)
+    if plain is None:
+        plain = _plain[schema] = all(
+            type(extension).get_results is SchemaExtension.get_results
+            for extension in schema.get_extensions()
+        )
+    return plain
+
+
+def _direct_send(
+    handler: Any, operation_id: str, kind: str, live: Callable[[], bool]
+) -> DirectSend | None:
+    """The DirectSend of an operation whose socket offers `PUSH`; `live`: the operation may
+    still send results (not completed, stopped or replaced by another of the same id)."""
+    extensions = handler.websocket.ws.scope.get("extensions") or {}
+    push: Push | None = extensions.get(PUSH)
+    if push is None or not _results_plain(handler.schema):
+        return None
+    head = f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{{"data":'.encode()
+
+    def write(data: EncodedData) -> bool:
+        return live() and push(b"".join((head, data.encoded_bytes(), b"}}")))
+
+    return DirectSend(write)
+
+
 class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
     async def send_message(self, message: Any) -> None:
         await _send(self.websocket, message)
+
+    async def run_operation(self, operation: Operation[Any, None]) -> None:
+        # In the operation's own task: its results may be written to the socket directly.
+        operations = self.operations
+        direct_send.set(
+            _direct_send(
+                self, operation.id, "next", lambda: operations.get(operation.id) is operation
+            )
+        )
+        await super().run_operation(operation)
 
     async def handle_message(self, message: Any) -> None:
         if not _is_message(message):
