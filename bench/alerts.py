@@ -5,6 +5,7 @@ one alert at a time, latency from the mutation's HTTP answer to each subscriber'
     .venv/bin/python bench/alerts.py --subscribers 100 --processes 1 --mutations 10
     .venv/bin/python bench/alerts.py --database sqlite --processes 1
     .venv/bin/python bench/alerts.py --idle 200               # tracemalloc of idle sockets only
+    .venv/bin/python bench/alerts.py --idle 200 --by lineno --top 40   # ... by line
 
 Each run gets a fresh PostgreSQL database (or SQLite with --database sqlite), starts uvicorn as
 `carebill serve` runs it (one process, or two sharing the database and a throw-away
@@ -386,7 +387,7 @@ async def hold(url: str, tokens: list[str]) -> None:
         subscriber.close()
 
 
-async def idle(kind: str, count: int) -> dict[str, Any]:
+async def idle(kind: str, count: int, by: str = "filename", top_n: int = 12) -> dict[str, Any]:
     """Python memory the server holds per idle subscribed socket (tracemalloc, in-process)."""
     import uvicorn
 
@@ -448,14 +449,20 @@ async def idle(kind: str, count: int) -> dict[str, Any]:
                 child.kill()
             server.should_exit = True
             await serving
-    by_file = after.compare_to(before, "filename")
-    total = sum(stat.size_diff for stat in by_file)
+    by_place = after.compare_to(before, by)
+    total = sum(stat.size_diff for stat in by_place)
+
+    def place(frame: tracemalloc.Frame) -> str:
+        where = frame.filename if by == "filename" else f"{frame.filename}:{frame.lineno}"
+        return where.split("site-packages/")[-1]
+
     top = [
         {
-            "where": str(stat.traceback[0].filename).split("site-packages/")[-1],
+            # By traceback: the allocation, then its callers (at most 8).
+            "where": " < ".join(place(frame) for frame in list(stat.traceback)[::-1][:8]),
             "kib_per_socket": round(stat.size_diff / count / 1024, 2),
         }
-        for stat in by_file[:12]
+        for stat in by_place[:top_n]
     ]
     return {
         "database": kind,
@@ -473,6 +480,10 @@ def main() -> None:
     parser.add_argument("--mutations", type=int, default=20)
     parser.add_argument("--users", type=int, default=10**9, help="distinct admins (default: N)")
     parser.add_argument("--idle", type=int, help="only tracemalloc N idle sockets in-process")
+    parser.add_argument(
+        "--by", choices=["filename", "lineno", "traceback"], default="filename", help="--idle"
+    )
+    parser.add_argument("--top", type=int, default=12, help="--idle: how many places")
     parser.add_argument("--profile", help="py-spy's folded stacks of process 1 into this file")
     parser.add_argument("--hold", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -481,7 +492,7 @@ def main() -> None:
         asyncio.run(hold(url, Path(token_file).read_text().split()))
         return
     if args.idle:
-        print(json.dumps(asyncio.run(idle(args.database, args.idle)), indent=1))
+        print(json.dumps(asyncio.run(idle(args.database, args.idle, args.by, args.top)), indent=1))
         return
     results = []
     for processes in args.processes:

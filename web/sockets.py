@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, cast
 from weakref import WeakKeyDictionary
 
 from graphql import GraphQLError, GraphQLFormattedError, get_operation_ast, parse
@@ -27,11 +27,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
-    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage as TransportInitMessage,
 )
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     CompleteMessage,
@@ -121,36 +121,67 @@ def _results_plain(schema: object) -> bool:
     return plain
 
 
+class _ResultFrames:
+    """Writes one operation's result messages around shared encodings through the socket's
+    push, while the operation is live: still `owner` of its id in its handler's `registry`
+    (not completed, stopped, or replaced by a new operation of the same id)."""
+
+    __slots__ = ("head", "key", "owner", "push", "registry")
+
+    def __init__(self, push: Push, operation_id: str, kind: str, registry: Mapping[str, object]):
+        self.push = push
+        self.head = (
+            f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{{"data":'.encode()
+        )
+        self.key = operation_id
+        self.registry = registry
+        self.owner: object = None
+
+    def __call__(self, data: EncodedData) -> bool:
+        if self.owner is None or self.registry.get(self.key) is not self.owner:
+            return False
+        return self.push(b"".join((self.head, data.encoded_bytes(), b"}}")))
+
+
 def _direct_send(
-    handler: Any, operation_id: str, kind: str, live: Callable[[], bool]
+    handler: Any, operation_id: str, kind: str, registry: Mapping[str, object]
 ) -> DirectSend | None:
-    """The DirectSend of an operation whose socket offers `PUSH`; `live`: the operation may
-    still send results (not completed, stopped or replaced by another of the same id)."""
+    """A DirectSend for an operation, when its socket offers `PUSH` (its frames' owner is set
+    once the operation is registered)."""
     extensions = handler.websocket.ws.scope.get("extensions") or {}
     push: Push | None = extensions.get(PUSH)
     if push is None or not _results_plain(handler.schema):
         return None
-    head = f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{{"data":'.encode()
+    return DirectSend(_ResultFrames(push, operation_id, kind, registry))
 
-    def write(data: EncodedData) -> bool:
-        return live() and push(b"".join((head, data.encoded_bytes(), b"}}")))
 
-    return DirectSend(write)
+def _forget_headers(websocket: Any) -> None:
+    """The handshake's headers are read by now (the origin, the token, the request id, in
+    get_context): a socket open for hours need not keep them."""
+    headers = websocket.ws.scope.get("headers")
+    if isinstance(headers, list):
+        headers.clear()  # in place: the starlette WebSocket's `headers` see the same list
 
 
 class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
     async def send_message(self, message: Any) -> None:
         await _send(self.websocket, message)
 
-    async def run_operation(self, operation: Operation[Any, None]) -> None:
-        # In the operation's own task: its results may be written to the socket directly.
-        operations = self.operations
-        direct_send.set(
-            _direct_send(
-                self, operation.id, "next", lambda: operations.get(operation.id) is operation
-            )
-        )
-        await super().run_operation(operation)
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # The operation's task, made in there, starts with a copy of this context: its
+        # results may be written to the socket directly.
+        operation_id = message.get("id")
+        direct = None
+        if isinstance(operation_id, str) and operation_id not in self.operations:
+            direct = _direct_send(self, operation_id, "next", self.operations)
+        token = direct_send.set(direct)
+        try:
+            await super().handle_subscribe(message)
+        finally:
+            direct_send.reset(token)
+        if direct is not None:
+            frames = cast(_ResultFrames, direct.write)
+            frames.owner = self.operations.get(frames.key)
 
     async def handle_message(self, message: Any) -> None:
         if not _is_message(message):
@@ -159,6 +190,7 @@ class TransportSocketHandler(BaseGraphQLTransportWSHandler[Any, None]):
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: TransportInitMessage) -> None:
+        _forget_headers(self.websocket)
         try:
             await super().handle_connection_init(message)
         except AuthenticationUnavailable:
@@ -178,6 +210,7 @@ class LegacySocketHandler(BaseGraphQLWSHandler[Any, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         """Refuse a bad token with 4403 (as graphql-transport-ws does), not with strawberry's
         1011, which clients read as a server error and retry."""
+        _forget_headers(self.websocket)
         payload = message.get("payload")
         view: Any = self.view
         if hasattr(view, "authenticate_socket") and (payload is None or isinstance(payload, dict)):
