@@ -21,8 +21,8 @@ from typing import Any, Generic, TypeVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
 from websockets.http11 import Request
+from websockets.protocol import State
 
 from settings import Settings
 
@@ -149,11 +149,23 @@ class PushingWebSocketProtocol(WebSocketsSansIOProtocol):
             or not self.writable.is_set()
         ):
             return False
-        try:
-            self.conn.send_text(text)
-        except InvalidState:  # the client's close frame came first
+        conn = self.conn
+        if conn.state is not State.OPEN:  # the client's close frame came first
             return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        if conn.extensions or conn.expect_continuation_frame:  # never negotiated here
+            conn.send_text(text)
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        # A server's frame: FIN + text, unmasked, the length in 7, 16 or 64 bits (RFC 6455
+        # 5.2), as websockets' Frame.serialize writes it, without a Frame per message.
+        size = len(text)
+        if size < 126:
+            head = bytes((0x81, size))
+        elif size < 65536:
+            head = b"\x81\x7e" + size.to_bytes(2, "big")
+        else:
+            head = b"\x81\x7f" + size.to_bytes(8, "big")
+        self.transport.write(head + text)
         return True
 
     async def send(self, message: Any) -> None:

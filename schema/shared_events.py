@@ -22,7 +22,7 @@ import json
 from collections.abc import AsyncIterable, Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from graphql import (
     ExecutionResult,
@@ -65,6 +65,11 @@ class EncodedData(dict[str, Any]):
         return self._encoded_bytes
 
 
+class EventRenderer(Protocol):
+    def render_event(self, payload: Any) -> AwaitableOrValue[ExecutionResult]:
+        """What a per-event execution of the subscription answers for `payload`."""
+
+
 class DirectSend:
     """How one operation's shared results reach its socket without the operation's task.
 
@@ -77,14 +82,13 @@ class DirectSend:
 
     def __init__(self, write: Callable[[EncodedData], bool]) -> None:
         self.write = write
-        self.renderer: Executor[Any] | None = None
+        self.renderer: EventRenderer | None = None
 
     def render(self, event: Any) -> AwaitableOrValue[ExecutionResult] | None:
         """The subscription's result for `event` (None before it subscribed)."""
         if self.renderer is None:
             return None
-        executor = self.renderer.build_per_event_executor(event)
-        return cast(AwaitableOrValue[ExecutionResult], executor.execute_operation(False))
+        return self.renderer.render_event(event)
 
 
 # The DirectSend of the operation the current task runs, when its socket offers one.
@@ -181,6 +185,16 @@ def renders_shared_events(base: type[E]) -> type[E]:
             if direct is not None and direct.renderer is None:
                 direct.renderer = self
             return super().cancellable_iterable(iterable)  # type: ignore[no-any-return]
+
+        def render_event(self, payload: Any) -> AwaitableOrValue[ExecutionResult]:
+            """As graphql-core's per-event execution; a shared event's rendering once made."""
+            shared = getattr(payload, "shared", None)
+            if self._shared_key is not None and isinstance(shared, SharedEvent):
+                rendered = shared.results.get(self._shared_key)
+                if rendered is not None:
+                    return rendered
+            executor = self.build_per_event_executor(payload)
+            return cast(AwaitableOrValue[ExecutionResult], executor.execute_operation(False))
 
         def build_per_event_executor(self, payload: Any) -> Executor[Any]:
             shared = getattr(payload, "shared", None)
