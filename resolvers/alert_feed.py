@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,7 @@ from schema.alerts import InvoiceAlert
 from schema.context import Context
 from schema.errors import unauthenticated
 from schema.services import Services
-from schema.shared_events import DirectSend, EncodedData, SharedEvent, sendable
+from schema.shared_events import DirectSend, EncodedData, SharedEvent, direct_send, sendable
 
 # Alerts handed to a subscriber per pass (a catch-up continues at the next pass).
 CATCH_UP_BATCH = 100
@@ -116,7 +117,12 @@ class ViewFeed:
     def join(self, member: Member) -> None:
         self.members[member] = None
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="carebill-alert-feed")
+            # Started by its first subscription's task: not with that operation's DirectSend.
+            context = contextvars.copy_context()
+            context.run(direct_send.set, None)
+            self._task = asyncio.create_task(
+                self._run(), name="carebill-alert-feed", context=context
+            )
 
     def leave(self, member: Member) -> None:
         self.members.pop(member, None)
