@@ -5,7 +5,7 @@ one alert at a time, latency from the mutation's HTTP answer to each subscriber'
     .venv/bin/python bench/alerts.py --subscribers 100 --processes 1 --mutations 10
     .venv/bin/python bench/alerts.py --database sqlite --processes 1
     .venv/bin/python bench/alerts.py --idle 200               # tracemalloc of idle sockets only
-    .venv/bin/python bench/alerts.py --idle 200 --by lineno --top 40   # ... by line
+    .venv/bin/python bench/alerts.py --idle 200 --by traceback --top 40   # ... with callers
 
 Each run gets a fresh PostgreSQL database (or SQLite with --database sqlite), starts uvicorn as
 `carebill serve` runs it (one process, or two sharing the database and a throw-away
@@ -18,7 +18,9 @@ Reported per run: over the alerts, the latency of the LAST subscriber to receive
 ("last": what the slowest subscriber waits), and over every receipt ("all"), p50/p95/p99
 (nearest rank) and the maximum; the server CPU per alert (user + system time of every server
 process during the timed alerts, divided by their number) and the client's; RSS growth of each
-server process per idle subscribed socket. The client is lean on purpose (websockets' sans-I/O
+server process per idle subscribed socket, over all of them and over all but the first tenth
+(whose handshakes also open the pool's connections). The database is ANALYZEd once seeded, as
+a running one is. The client is lean on purpose (websockets' sans-I/O
 protocol on plain asyncio protocols, a receipt's time taken when its bytes arrive) and offers
 permessage-deflate as browsers do, so what it measures is the server.
 
@@ -339,11 +341,13 @@ async def run(
             opened_at = time.perf_counter()
             opened = await open_subscribers(urls, tokens[:first], receipts)
             await started(servers, first)
+            open_seconds = time.perf_counter() - opened_at
             await asyncio.sleep(2)
             rss_first = [rss_kib(s.process.pid) for s in servers]
+            opened_at = time.perf_counter()
             opened += await open_subscribers(urls, tokens[first:], receipts)
             await started(servers, subscribers)
-            open_seconds = time.perf_counter() - opened_at
+            open_seconds += time.perf_counter() - opened_at
             await asyncio.sleep(2)
             rss_after = [rss_kib(s.process.pid) for s in servers]
             per_connection_kib = [
