@@ -100,6 +100,12 @@ class ViewFeed:
         as_client = viewer.user_id if viewer.role is Role.CLIENT else None
         self._bell = self.hub.broker.subscribe(viewer.practice_id, as_client, on_ring=self._rang)
         self._task: asyncio.Task[None] | None = None
+        self._between_passes = False
+
+    @property
+    def idle(self) -> bool:
+        """No pass under way or about to start: the feed waits for a ring (or its re-check)."""
+        return self._between_passes and not self._wake.is_set()
 
     def _rang(self) -> None:
         self.rings += 1
@@ -151,8 +157,12 @@ class ViewFeed:
                 self._wake.clear()
                 # Spread the idle re-checks of many feeds over time.
                 pause = self.hub.recheck_seconds * random.uniform(0.8, 1.2)  # noqa: S311
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), pause)
+                self._between_passes = True
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), pause)
+                finally:
+                    self._between_passes = False
                 if not self._wake.is_set():
                     self.rings += 1  # the idle re-check: everyone's session and inbox
                 continue

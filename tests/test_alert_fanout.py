@@ -129,8 +129,9 @@ async def announce(services: Services, world: World) -> None:
 
 
 async def settled(world: World, subscriptions: list[Subscriber]) -> None:
-    """A first alert, received by all: every subscriber is past its first read, and all wait
-    for the next (so one ring serves them in one pass)."""
+    """A first alert, received by all: every subscriber is past its first read, all wait for
+    the next, and the feed is idle (no pass still under way that could read a later alert
+    before its ring), so one ring serves them all in one pass."""
     services = world.services
     await world.invoice()
     await announce(services, world)
@@ -140,7 +141,7 @@ async def settled(world: World, subscriptions: list[Subscriber]) -> None:
     assert viewer is not None
     feed = feed_of(services, viewer)
     for _ in range(2000):
-        if all(m.waiting is not None for m in feed.members):
+        if feed.idle and all(m.waiting is not None for m in feed.members):
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the subscribers never all waited")
