@@ -6,6 +6,7 @@ the code can be compared on the same rows (answers byte for byte).
     .venv/bin/python bench/read_path.py seed state.json        # a PostgreSQL database, seeded
     .venv/bin/python bench/read_path.py measure state.json --dump answers.json
     .venv/bin/python bench/read_path.py measure state.json --profile invoices   # pyinstrument
+    .venv/bin/python bench/read_path.py measure state.json --shares invoices    # by component
     .venv/bin/python bench/read_path.py drop state.json
 
 `measure` prints, per operation (medians over --runs, one request at a time after warm-ups):
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import pstats
 import statistics
 import sys
 import time
@@ -159,6 +161,9 @@ async def measure(state: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                     continue
                 for _ in range(5):
                     await post(http, query, variables, token)
+                if args.shares == key:
+                    await print_shares(http, query, variables, token, args.runs)
+                    continue
                 if args.profile == key:
                     from pyinstrument import Profiler
 
@@ -229,6 +234,75 @@ async def _calls(http: httpx.AsyncClient, query: str, variables: dict[str, Any],
     return sum(entry.callcount for entry in profiler.getstats())
 
 
+# Where a function's code lives, by the first fragment of its file's path that matches.
+COMPONENTS = (
+    ("/graphql/", "graphql-core: execution and completion"),
+    ("/strawberry/", "strawberry: Info, types, HTTP view"),
+    ("/schema/execution.py", "CareBill's execution of planned fields (schema/execution.py)"),
+    ("/schema/answer_size.py", "CareBill's execution of planned fields (schema/execution.py)"),
+    ("/schema/", "CareBill schema/: types, loaders, ids, money"),
+    ("/aiodataloader/", "CareBill schema/: types, loaders, ids, money"),
+    ("/base64.py", "CareBill schema/: types, loaders, ids, money"),
+    ("/resolvers/", "CareBill resolvers/ and models/"),
+    ("/models/", "CareBill resolvers/ and models/"),
+    ("/sqlalchemy/", "SQLAlchemy and asyncpg"),
+    ("/asyncpg/", "SQLAlchemy and asyncpg"),
+    ("/asyncio/", "event loop (asyncio, uvloop)"),
+    ("uvloop", "event loop (asyncio, uvloop)"),
+    ("/starlette/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/httpx/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/httpcore/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/json/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/adapters/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/app.py", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+    ("/web/", "HTTP (Starlette, middleware, the bench's httpx client), JSON"),
+)
+
+
+def component_of(filename: str) -> str:
+    for fragment, name in COMPONENTS:
+        if fragment in filename:
+            return name
+    return OTHER
+
+
+OTHER = "other: generated __init__s, enum, contextlib, the rest of the standard library"
+
+
+async def print_shares(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str, runs: int
+) -> None:
+    """cProfile's own time of `runs` requests by component; a built-in function's (`len`,
+    `isinstance`, a dict's `get`) is charged to its callers, each the time of its own calls."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(runs):
+        await post(http, query, variables, token)
+    profiler.disable()
+    stats: dict[Any, Any] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    shares: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    for (filename, _line, _name), (_cc, count, own, _cum, callers) in stats.items():
+        if filename != "~":
+            component = component_of(filename)
+            shares[component] = shares.get(component, 0.0) + own
+            calls[component] = calls.get(component, 0) + count
+            continue
+        for (caller_file, _l, _n), (caller_count, _c, own_there, _t) in callers.items():
+            component = component_of(caller_file)
+            shares[component] = shares.get(component, 0.0) + own_there
+            calls[component] = calls.get(component, 0) + caller_count
+    total = sum(shares.values())
+    print("| component | share of the time | Python calls per request |")
+    print("|---|---:|---:|")
+    for component, seconds in sorted(shares.items(), key=lambda item: -item[1]):
+        print(f"| {component} | {100 * seconds / total:.0f} % | {calls[component] // runs:,} |")
+    print(
+        f"| all ({runs} requests, {1000 * total / runs:.1f} ms each under cProfile) | 100 % "
+        f"| {sum(calls.values()) // runs:,} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["seed", "measure", "drop"])
@@ -239,6 +313,7 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=3, help="requests of each client")
     parser.add_argument("--dump", help="write the corpus' answers to this JSON file")
     parser.add_argument("--profile", choices=["invoices", "invoice"])
+    parser.add_argument("--shares", choices=["invoices", "invoice"], help="time by component")
     parser.add_argument("--only", nargs="+", choices=["invoices", "invoice"])
     args = parser.parse_args()
     if args.command == "seed":
