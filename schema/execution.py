@@ -28,6 +28,7 @@ from graphql.execution import Executor
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
+from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
 from schema.field_plans import PLAIN_RESULTS, PLAIN_VALUES, FieldPlan, plan_of
 
@@ -235,7 +236,10 @@ def reads_plainly(base: type[E]) -> type[E]:
                 return self.complete_read(
                     plan, parent_type, field_details_list, path, info, value, position_context
                 )
-            if object_type.is_type_of is None:
+            if object_type.is_type_of is None or (
+                value.__class__ is plan.own_class
+                and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
+            ):
                 completed = self.collect_and_execute_subfields(
                     object_type, field_details_list, path, value, position_context
                 )

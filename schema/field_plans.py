@@ -24,7 +24,9 @@ from graphql import (
     is_non_null_type,
     is_object_type,
 )
+from strawberry.schema import schema_converter
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
+from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
 from schema.lean_resolvers import MethodCall
@@ -58,6 +60,26 @@ def enum_serializer(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
     return serialize_member
 
 
+def own_class(object_type: GraphQLObjectType) -> type | None:
+    """The Python class whose instances `object_type.is_type_of` accepts without looking at
+    anything else, or None when there is no such check or it is not strawberry's own.
+
+    strawberry gives a type that implements interfaces (the `Node` types) an `is_type_of` that
+    answers `isinstance(value, the type's class)` unless the value was `strawberry.cast` to a
+    type; a value of exactly that class, not cast, needs no call (nor the `Info` it takes)."""
+    definition = (object_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    is_type_of = object_type.is_type_of
+    if (
+        is_type_of is None
+        or not isinstance(definition, StrawberryObjectDefinition)
+        or definition.is_type_of is not None  # the type's own check
+        or definition.concrete_of is not None  # a generic's specialization
+        or getattr(is_type_of, "__module__", None) != schema_converter.__name__
+    ):
+        return None
+    return definition.origin
+
+
 class FieldPlan:
     """How a field without arguments is executed: its value (a plain read of the source, or
     its resolver's call with an `Info`) and how to complete it, decided once per field."""
@@ -68,6 +90,7 @@ class FieldPlan:
         "name",
         "non_null",
         "object_type",
+        "own_class",
         "plain",
         "read",
         "resolve",
@@ -103,6 +126,8 @@ class FieldPlan:
         elif self.leaf is not None:
             self.serialize = self.leaf.coerce_output_value
         self.object_type: GraphQLObjectType | None = named if is_object_type(named) else None
+        # Values of this class need no `is_type_of` (see `own_class`).
+        self.own_class = own_class(self.object_type) if self.object_type is not None else None
 
 
 def plan_of(parent_type: GraphQLObjectType, name: str, field: GraphQLField) -> FieldPlan | None:
