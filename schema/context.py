@@ -1,9 +1,12 @@
-"""The typed per-request context every resolver receives, and typed access to it from `info`."""
+"""The typed per-request context every resolver receives, typed access to it from `info`, and
+`reads_context`: the resolvers that need nothing of their `Info` but the context."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from strawberry.types import Info as StrawberryInfo
 
@@ -80,7 +83,58 @@ def context_of(info: Info) -> Context:
 
 def viewer_of(info: Info) -> Viewer:
     """The authenticated viewer, or a top-level UNAUTHENTICATED error."""
-    viewer = info.context.viewer
+    return viewer_in(info.context)
+
+
+def viewer_in(context: Context) -> Viewer:
+    """The authenticated viewer, or a top-level UNAUTHENTICATED error."""
+    viewer = context.viewer
     if viewer is None:
         raise unauthenticated()
     return viewer
+
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+# Where `reads_context` keeps, on the resolver it makes, the function it was given.
+_CONTEXT_READ = "__context_read__"
+
+
+def reads_context(read: Callable[[S, Context], R]) -> Callable[[S, Info], R]:
+    """The resolver of a field that needs nothing of its `Info` but the request's context:
+
+        @strawberry.field
+        @reads_context
+        def amount_paid(self, context: Context) -> MoneyType: ...
+
+    strawberry sees `(self, info: Info) -> MoneyType` and calls it as any resolver,
+    `read(self, info.context)`; schema/execution.py calls `read(source, context)` itself, without
+    building the field's `Path` and `Info` (`context_read_of`). `read` takes the source, whatever
+    its first parameter is named, and returns its value (not a coroutine)."""
+    if inspect.iscoroutinefunction(read):
+        raise TypeError(f"{read.__qualname__}: reads_context takes a plain function")
+
+    def resolve(self: S, info: Info) -> R:
+        return read(self, info.context)
+
+    resolve.__name__ = read.__name__
+    resolve.__qualname__ = read.__qualname__
+    resolve.__module__ = read.__module__  # where strawberry reads the return annotation
+    resolve.__doc__ = read.__doc__
+    signature = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
+        ],
+        return_annotation=inspect.signature(read).return_annotation,
+    )
+    setattr(resolve, "__signature__", signature)  # noqa: B010 (not an attribute mypy knows)
+    setattr(resolve, _CONTEXT_READ, read)
+    return resolve
+
+
+def context_read_of(resolver: object) -> Callable[[Any, Context], Any] | None:
+    """The function `reads_context` made `resolver` from, if it did."""
+    read: Callable[[Any, Context], Any] | None = getattr(resolver, _CONTEXT_READ, None)
+    return read

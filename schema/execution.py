@@ -58,6 +58,7 @@ def reads_plainly(base: type[E]) -> type[E]:
             if type_plans is None:
                 type_plans = plans[parent_type] = {}
             results: dict[str, Any] = {}
+            context = self.context_value
             is_awaitable = self.is_awaitable
             awaitable_fields: list[str] = []
             try:
@@ -70,11 +71,15 @@ def reads_plainly(base: type[E]) -> type[E]:
                         plan = type_plans[field_name] = (
                             plan_of(parent_type, field_name, field) if field is not None else None
                         )
-                    if plan is not None and plan.read is not None and plan.serialize is not None:
+                    if plan is not None and plan.reads_without_info and plan.serialize is not None:
                         # A scalar or an enum read from the source, most of a page's fields:
                         # a plain value and its plain serialization need no awaitable check.
                         try:
-                            value = plan.read(source_value)
+                            if plan.read is not None:
+                                value = plan.read(source_value)
+                            else:
+                                assert plan.read_in_context is not None  # `reads_without_info`
+                                value = plan.read_in_context(source_value, context)
                             if value.__class__ in plan.plain:
                                 coerced = plan.serialize(value)
                                 if coerced.__class__ in PLAIN_VALUES:
@@ -154,24 +159,19 @@ def reads_plainly(base: type[E]) -> type[E]:
         ) -> AwaitableOrValue[Any]:
             """`execute_field` after its plan: the same value, error or null."""
             path: Path | None = None
+            info: GraphQLResolveInfo[Any] | None = None
             try:
                 if plan.read is not None:
-                    return self.complete_planned(
-                        plan,
-                        parent_type,
-                        field_details_list,
-                        parent_path,
-                        response_name,
-                        None,
-                        None,
-                        plan.read(source),
-                        position_context,
+                    value = plan.read(source)
+                elif plan.read_in_context is not None:
+                    value = plan.read_in_context(source, self.context_value)
+                else:
+                    assert plan.resolve is not None
+                    path = Path(parent_path, response_name, parent_type.name)
+                    info = self.build_resolve_info(
+                        plan.field, to_nodes(field_details_list), parent_type, path
                     )
-                assert plan.resolve is not None
-                path = Path(parent_path, response_name, parent_type.name)
-                info = self.build_resolve_info(
-                    plan.field, to_nodes(field_details_list), parent_type, path
-                )
+                    value = plan.resolve(source, info)
                 return self.complete_planned(
                     plan,
                     parent_type,
@@ -180,7 +180,7 @@ def reads_plainly(base: type[E]) -> type[E]:
                     response_name,
                     path,
                     info,
-                    plan.resolve(source, info),
+                    value,
                     position_context,
                 )
             except Exception as raw_error:

@@ -1,5 +1,6 @@
 """The plan of a field without arguments, decided once per schema field: how its value is
-had (a plain read of the source, or its resolver's call with an `Info`) and how it completes
+had (a plain read of the source, a read of the source in the request's context, or its
+resolver's call with an `Info`) and how it completes
 (a scalar or an enum serialized on the spot, an object's selection executed on the value, or
 graphql-core's own completion). schema/execution.py executes fields after their plans."""
 
@@ -29,7 +30,7 @@ from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCor
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
-from schema.lean_resolvers import MethodCall
+from schema.lean_resolvers import ContextCall, MethodCall
 
 # Classes whose instances are never awaitable, never an exception and never null (built-in
 # types, whose instances take no attributes): a leaf read as one of these and serialized as one
@@ -81,8 +82,9 @@ def own_class(object_type: GraphQLObjectType) -> type | None:
 
 
 class FieldPlan:
-    """How a field without arguments is executed: its value (a plain read of the source, or
-    its resolver's call with an `Info`) and how to complete it, decided once per field."""
+    """How a field without arguments is executed: its value (a plain read of the source, a read
+    in the request's context, or its resolver's call with an `Info`) and how to complete it,
+    decided once per field."""
 
     __slots__ = (
         "field",
@@ -93,6 +95,8 @@ class FieldPlan:
         "own_class",
         "plain",
         "read",
+        "read_in_context",
+        "reads_without_info",
         "resolve",
         "serialize",
         "type",
@@ -107,9 +111,14 @@ class FieldPlan:
     ) -> None:
         self.name = name
         self.field = field
-        # One of the two: `read(source)` needs no Info, `resolve(source, info)` does.
+        # One of the two: `read(source)` needs no Info, `resolve(source, info)` does, unless
+        # the resolver is a `ContextCall`: then `read_in_context(source, context)` is its call.
         self.read = read
         self.resolve = resolve
+        self.read_in_context: Callable[[Any, Any], Any] | None = (
+            resolve.read if isinstance(resolve, ContextCall) else None
+        )
+        self.reads_without_info = read is not None or self.read_in_context is not None
         self.type: GraphQLOutputType = field.type
         self.non_null = is_non_null_type(field.type)
         named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type

@@ -18,7 +18,7 @@ from models.base import utcnow
 from models.invoice import Amounts, Operation, amounts_of
 from models.permissions import can
 from models.reminders import is_overdue, local_date
-from schema.context import Info, viewer_of
+from schema.context import Context, reads_context, viewer_in
 from schema.enums import InvoiceAction, InvoiceStatus, PaymentMethodKind
 from schema.errors import UserError
 from schema.loaders import MISSING, Loaders
@@ -40,31 +40,33 @@ _NO_ID = strawberry.ID("")
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
 
 
-def person(info: Info, user_id: int | None) -> UserType | None:
+def person(context: Context, user_id: int | None) -> UserType | None:
     """The person `user_id` as the viewer may see them: at once when loaded, else later."""
     if user_id is None:
         return None
-    row = info.context.loaders.people.known(user_id)
+    row = context.loaders.people.known(user_id)
     if row is MISSING:
-        return later(_load_person(info, user_id))
+        return later(_load_person(context, user_id))
     return None if row is None else UserType(row=row)
 
 
-async def _load_person(info: Info, user_id: int) -> UserType | None:
-    row = await info.context.loaders.people.load(user_id)
+async def _load_person(context: Context, user_id: int) -> UserType | None:
+    row = await context.loaders.people.load(user_id)
     return None if row is None else UserType(row=row)
 
 
 # Resolvers of fields declared between plain ones (`x: T = strawberry.field(resolver=...)`): a
-# type's fields keep their order in the schema.
+# type's fields keep their order in the schema. Those that take the request's `context` rather
+# than an `Info` are made resolvers by `reads_context`, as are the methods below.
 
 
 def _amount(root: PaymentType | RefundType) -> MoneyType:
     return MoneyType.of(root.row.amount, root.currency)
 
 
-def _actor(root: InvoiceEventType, info: Info) -> UserType | None:
-    return person(info, root.row.actor_id)
+@reads_context
+def _actor(root: InvoiceEventType, context: Context) -> UserType | None:
+    return person(context, root.row.actor_id)
 
 
 def _event_amount(root: InvoiceEventType) -> MoneyType | None:
@@ -72,27 +74,29 @@ def _event_amount(root: InvoiceEventType) -> MoneyType | None:
     return None if amount is None else MoneyType.of(amount, root.currency)
 
 
-def _client(root: InvoiceType, info: Info) -> Annotated[Client, strawberry.lazy("schema.clients")]:
+def _client(
+    root: InvoiceType, context: Context
+) -> Annotated[Client, strawberry.lazy("schema.clients")]:
     from schema.clients import Client
 
-    row = info.context.loaders.people.known(root.row.client_id)
+    row = context.loaders.people.known(root.row.client_id)
     if row is MISSING:
-        return later(_load_client(root, info))
+        return later(_load_client(root, context))
     assert row is not None  # the invoice is visible, so is its client
     return Client(row=row)
 
 
-async def _load_client(root: InvoiceType, info: Info) -> Client:
+async def _load_client(root: InvoiceType, context: Context) -> Client:
     from schema.clients import Client
 
-    row = await info.context.loaders.people.load(root.row.client_id)
+    row = await context.loaders.people.load(root.row.client_id)
     assert row is not None  # the invoice is visible, so is its client
     return Client(row=row)
 
 
-def _provider(root: InvoiceType, info: Info) -> UserType:
+def _provider(root: InvoiceType, context: Context) -> UserType:
     # The invoice is visible, so is its provider: never None.
-    return cast(UserType, person(info, root.row.provider_id))
+    return cast(UserType, person(context, root.row.provider_id))
 
 
 @strawberry.type(name="Payment")
@@ -116,8 +120,9 @@ class PaymentType(Node):
         self.received_at = row.received_at
 
     @strawberry.field
-    def recorded_by(self, info: Info) -> UserType | None:
-        return person(info, self.row.recorded_by_id)
+    @reads_context
+    def recorded_by(self, context: Context) -> UserType | None:
+        return person(context, self.row.recorded_by_id)
 
 
 @strawberry.type(name="Refund")
@@ -135,8 +140,9 @@ class RefundType(Node):
         self.created_at = self.row.created_at
 
     @strawberry.field
-    def created_by(self, info: Info) -> UserType | None:
-        return person(info, self.row.created_by_id)
+    @reads_context
+    def created_by(self, context: Context) -> UserType | None:
+        return person(context, self.row.created_by_id)
 
 
 @strawberry.type(
@@ -182,24 +188,24 @@ class InvoiceType(Node):
         self.resolved_amounts = amounts_of(self.row, payments, refunds)
         return self.resolved_amounts
 
-    async def _amounts(self, info: Info) -> Amounts:
-        loaders = info.context.loaders
+    async def _amounts(self, context: Context) -> Amounts:
+        loaders = context.loaders
         payments = await loaders.payments.load(self.row.id)
         refunds = await loaders.refunds.load(self.row.id)
         return amounts_of(self.row, payments, refunds)
 
-    def _from_amounts(self, info: Info, answer: Callable[[Amounts], T]) -> T:
-        amounts = self._amounts_now(info.context.loaders)
+    def _from_amounts(self, context: Context, answer: Callable[[Amounts], T]) -> T:
+        amounts = self._amounts_now(context.loaders)
         if amounts is None:
-            return later(self._later(info, answer))
+            return later(self._later(context, answer))
         return answer(amounts)
 
-    async def _later(self, info: Info, answer: Callable[[Amounts], T]) -> T:
-        return answer(await self._amounts(info))
+    async def _later(self, context: Context, answer: Callable[[Amounts], T]) -> T:
+        return answer(await self._amounts(context))
 
-    def _can(self, info: Info, operation: Operation) -> bool:
-        viewer = viewer_of(info)
-        return self._from_amounts(info, lambda a: can(viewer, self.row, a, operation))
+    def _can(self, context: Context, operation: Operation) -> bool:
+        viewer = viewer_in(context)
+        return self._from_amounts(context, lambda a: can(viewer, self.row, a, operation))
 
     def _money(self, amount: int) -> MoneyType:
         return MoneyType.of(amount, self.row.currency)
@@ -221,12 +227,14 @@ class InvoiceType(Node):
         return self.row.status
 
     @strawberry.field
-    def client(self, info: Info) -> Annotated[Client, strawberry.lazy("schema.clients")]:
-        return _client(self, info)
+    @reads_context
+    def client(self, context: Context) -> Annotated[Client, strawberry.lazy("schema.clients")]:
+        return _client(self, context)
 
     @strawberry.field
-    def provider(self, info: Info) -> UserType:
-        return _provider(self, info)
+    @reads_context
+    def provider(self, context: Context) -> UserType:
+        return _provider(self, context)
 
     @strawberry.field
     def sent_at(self) -> datetime:
@@ -261,66 +269,74 @@ class InvoiceType(Node):
         return self._money(self.row.total_amount)
 
     @strawberry.field(description="Payments received; refunds do not lower it")
-    def amount_paid(self, info: Info) -> MoneyType:
-        return self._from_amounts(info, lambda a: self._money(a.paid))
+    @reads_context
+    def amount_paid(self, context: Context) -> MoneyType:
+        return self._from_amounts(context, lambda a: self._money(a.paid))
 
     @strawberry.field
-    def amount_refunded(self, info: Info) -> MoneyType:
-        return self._from_amounts(info, lambda a: self._money(a.refunded))
+    @reads_context
+    def amount_refunded(self, context: Context) -> MoneyType:
+        return self._from_amounts(context, lambda a: self._money(a.refunded))
 
     @strawberry.field(description="total - amountPaid while UNPAID, else 0")
-    def amount_due(self, info: Info) -> MoneyType:
-        return self._from_amounts(info, lambda a: self._money(a.due))
+    @reads_context
+    def amount_due(self, context: Context) -> MoneyType:
+        return self._from_amounts(context, lambda a: self._money(a.due))
 
     @strawberry.field(description="What may still be refunded")
-    def refundable_amount(self, info: Info) -> MoneyType:
-        return self._from_amounts(info, lambda a: self._money(a.refundable))
+    @reads_context
+    def refundable_amount(self, context: Context) -> MoneyType:
+        return self._from_amounts(context, lambda a: self._money(a.refundable))
 
     @strawberry.field
-    def payments(self, info: Info) -> list[PaymentType]:
-        rows = info.context.loaders.payments.known(self.row.id)
+    @reads_context
+    def payments(self, context: Context) -> list[PaymentType]:
+        rows = context.loaders.payments.known(self.row.id)
         if rows is MISSING:
-            return later(self._load_payments(info))
+            return later(self._load_payments(context))
         return [PaymentType(row=r, currency=self.row.currency) for r in rows]
 
-    async def _load_payments(self, info: Info) -> list[PaymentType]:
-        rows = await info.context.loaders.payments.load(self.row.id)
+    async def _load_payments(self, context: Context) -> list[PaymentType]:
+        rows = await context.loaders.payments.load(self.row.id)
         return [PaymentType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field
-    def refunds(self, info: Info) -> list[RefundType]:
-        rows = info.context.loaders.refunds.known(self.row.id)
+    @reads_context
+    def refunds(self, context: Context) -> list[RefundType]:
+        rows = context.loaders.refunds.known(self.row.id)
         if rows is MISSING:
-            return later(self._load_refunds(info))
+            return later(self._load_refunds(context))
         return [RefundType(row=r, currency=self.row.currency) for r in rows]
 
-    async def _load_refunds(self, info: Info) -> list[RefundType]:
-        rows = await info.context.loaders.refunds.load(self.row.id)
+    async def _load_refunds(self, context: Context) -> list[RefundType]:
+        rows = await context.loaders.refunds.load(self.row.id)
         return [RefundType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="Every change, oldest first")
-    def history(self, info: Info) -> list[InvoiceEventType]:
-        rows = info.context.loaders.events.known(self.row.id)
+    @reads_context
+    def history(self, context: Context) -> list[InvoiceEventType]:
+        rows = context.loaders.events.known(self.row.id)
         if rows is MISSING:
-            return later(self._load_history(info))
+            return later(self._load_history(context))
         return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
 
-    async def _load_history(self, info: Info) -> list[InvoiceEventType]:
-        rows = await info.context.loaders.events.load(self.row.id)
+    async def _load_history(self, context: Context) -> list[InvoiceEventType]:
+        rows = await context.loaders.events.load(self.row.id)
         return [InvoiceEventType(row=r, currency=self.row.currency) for r in rows]
 
     @strawberry.field(description="UNPAID and past its due date (in the practice's time zone)")
-    def overdue(self, info: Info) -> bool:
+    @reads_context
+    def overdue(self, context: Context) -> bool:
         if self.row.status is not InvoiceStatus.UNPAID or self.row.due_date is None:
             return False
-        practice = info.context.loaders.practices.known(self.row.practice_id)
+        practice = context.loaders.practices.known(self.row.practice_id)
         if practice is MISSING:
-            return later(self._load_overdue(info))
+            return later(self._load_overdue(context))
         assert practice is not None  # a visible invoice's practice is the viewer's
         return self._overdue_in(practice.time_zone)
 
-    async def _load_overdue(self, info: Info) -> bool:
-        practice = await info.context.loaders.practices.load(self.row.practice_id)
+    async def _load_overdue(self, context: Context) -> bool:
+        practice = await context.loaders.practices.load(self.row.practice_id)
         assert practice is not None  # a visible invoice's practice is the viewer's
         return self._overdue_in(practice.time_zone)
 
@@ -333,23 +349,24 @@ class InvoiceType(Node):
         description="The viewer may pay it by card now: a processor is configured and can "
         "charge what is due (its currency's units, its per-charge ceiling)"
     )
-    def can_pay(self, info: Info) -> bool:
-        loaders = info.context.loaders
+    @reads_context
+    def can_pay(self, context: Context) -> bool:
+        loaders = context.loaders
         amounts = self._amounts_now(loaders)
         if amounts is None:
-            return later(self._load_can_pay(info))
-        if not can(viewer_of(info), self.row, amounts, Operation.PAY):
+            return later(self._load_can_pay(context))
+        if not can(viewer_in(context), self.row, amounts, Operation.PAY):
             return False
         configs = loaders.processors.known(self.row.practice_id)
         if configs is MISSING:
-            return later(self._load_can_pay(info))
+            return later(self._load_can_pay(context))
         return self._chargeable(amounts, configs)
 
-    async def _load_can_pay(self, info: Info) -> bool:
-        amounts = await self._amounts(info)
-        if not can(viewer_of(info), self.row, amounts, Operation.PAY):
+    async def _load_can_pay(self, context: Context) -> bool:
+        amounts = await self._amounts(context)
+        if not can(viewer_in(context), self.row, amounts, Operation.PAY):
             return False
-        configs = await info.context.loaders.processors.load(self.row.practice_id)
+        configs = await context.loaders.processors.load(self.row.practice_id)
         return self._chargeable(amounts, configs)
 
     def _chargeable(self, amounts: Amounts, configs: Sequence[PaymentProcessorConfig]) -> bool:
@@ -358,20 +375,24 @@ class InvoiceType(Node):
         return charge_refusal(configs[0].type, amounts.due, self.row.currency) is None
 
     @strawberry.field
-    def can_record_payment(self, info: Info) -> bool:
-        return self._can(info, Operation.RECORD_PAYMENT)
+    @reads_context
+    def can_record_payment(self, context: Context) -> bool:
+        return self._can(context, Operation.RECORD_PAYMENT)
 
     @strawberry.field
-    def can_forgive(self, info: Info) -> bool:
-        return self._can(info, Operation.FORGIVE)
+    @reads_context
+    def can_forgive(self, context: Context) -> bool:
+        return self._can(context, Operation.FORGIVE)
 
     @strawberry.field
-    def can_void(self, info: Info) -> bool:
-        return self._can(info, Operation.VOID)
+    @reads_context
+    def can_void(self, context: Context) -> bool:
+        return self._can(context, Operation.VOID)
 
     @strawberry.field
-    def can_refund(self, info: Info) -> bool:
-        return self._can(info, Operation.REFUND)
+    @reads_context
+    def can_refund(self, context: Context) -> bool:
+        return self._can(context, Operation.REFUND)
 
 
 @strawberry.type

@@ -7,7 +7,9 @@ on a page of 50 are ~3,000 such calls a request.
 
 `lean_resolvers` gives those fields, once the schema is built, a resolver that makes only that
 call, with the same arguments (the source as `self`, `root` or `parent`, a strawberry `Info`
-when asked for), so the answers and errors are the same. Fields with arguments or extensions
+when asked for), so the answers and errors are the same. A resolver made by
+`schema.context.reads_context` is called with the request's context instead of an `Info`
+(`ContextCall`). Fields with arguments or extensions
 (the root fields, the mutations, `guarded` ones) keep strawberry's wrapper; so does everything
 when the schema has exception handlers."""
 
@@ -20,6 +22,8 @@ from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from schema.context import Context, context_read_of
 
 
 class MethodCall:
@@ -35,6 +39,19 @@ class MethodCall:
         return self.method(source)
 
 
+class ContextCall:
+    """The resolver of a field made by `reads_context`, which needs nothing of the `Info` but
+    the context: `read(source, context)` (schema/execution.py calls it without an `Info`)."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: Callable[[Any, Context], Any]) -> None:
+        self.read = read
+
+    def __call__(self, source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+        return self.read(source, info.context)
+
+
 def lean_resolver(schema: Schema, field: StrawberryField) -> Callable[..., Any] | None:
     """A direct call of the field's resolver, or None when the field needs strawberry's own."""
     resolver = field.base_resolver
@@ -48,6 +65,9 @@ def lean_resolver(schema: Schema, field: StrawberryField) -> Callable[..., Any] 
     ):
         return None
     call = resolver.wrapped_func
+    context_read = context_read_of(call)
+    if context_read is not None:
+        return ContextCall(context_read)
     info_class = schema.config.info_class
     wants_self = resolver.self_parameter is not None
     source_names = tuple(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import strawberry
@@ -18,11 +18,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.root import build_schema
+from schema.context import Context, reads_context
 from schema.execution import reads_plainly
 from schema.field_plans import own_class, plan_of
 from schema.invoices import InvoiceType
-from schema.lean_resolvers import MethodCall, lean_resolvers
+from schema.lean_resolvers import ContextCall, MethodCall, lean_resolvers
 from schema.scalars import SCALARS, BigInt
+from schema.services import Services
 from settings import Settings
 
 
@@ -115,6 +117,36 @@ class Box(Thing):
         return self.odd if isinstance(self.odd, Box) else None
 
     @strawberry.field
+    @reads_context
+    def in_context(self, context: Context) -> str:
+        return f"{self.name} for {context.request_id}"
+
+    @strawberry.field
+    @reads_context
+    def required_in_context(self, context: Context) -> str:
+        return self.odd if context.request_id else "never"
+
+    @strawberry.field
+    @reads_context
+    def fails_in_context(self, context: Context) -> int:
+        raise ValueError(f"broken for {context.request_id}")
+
+    @strawberry.field
+    @reads_context
+    def tag_in_context(self, context: Context) -> Tag:
+        return Tag(label=context.request_id, weight=None)
+
+    @strawberry.field
+    @reads_context
+    def tags_in_context(self, context: Context) -> list[Tag]:
+        return [Tag(label=context.request_id, weight=1), *self.tags]
+
+    @strawberry.field
+    @reads_context
+    def later_in_context(self, context: Context) -> str:
+        return later_text(f"later for {context.request_id}")  # type: ignore[return-value]
+
+    @strawberry.field
     def not_a_box(self) -> Box | None:
         return Tag(label="not a box", weight=None)  # type: ignore[return-value]
 
@@ -132,6 +164,10 @@ class SubBox(Box):
 
 
 BOX_FIELDS = ("id", "name", "required", "colour", "made", "size", "tag", "maybe_tag", "tags", "odd")
+
+
+async def later_text(text: str) -> str:
+    return text
 
 
 def box(name: str, *, required: Any = "yes", odd: Any = None) -> Box:
@@ -183,10 +219,14 @@ def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
     return built[0], built[1]
 
 
+def context() -> Context:
+    return Context(services=cast(Services, None), viewer=None, request_id="request-1")
+
+
 async def answers(query: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     found = []
     for schema in schemas():
-        result = await schema.execute(query, variable_values=variables)
+        result = await schema.execute(query, variable_values=variables, context_value=context())
         found.append(
             {
                 "data": result.data,
@@ -217,6 +257,10 @@ OPERATIONS = {
       colours shade } }""",
     "a value its serializer refuses": '{ oddBox(odd: "green") { notAColour name } }',
     "a value an enum does not hold, non-null": '{ oddBox(odd: "green") { requiredShout } }',
+    "resolvers reading the context: leaves, objects, lists, awaitables, errors": """{ boxes {
+      inContext tagInContext { label } tagsInContext { label weight } laterInContext
+      nested { inContext } } a: brokenBox { failsInContext }
+      b: brokenBox { requiredInContext } }""",
     "is_type_of: another type, a value cast to another type, a subclass": """{ boxes {
       notABox { name } castBox { name } subBox { name tag { label } } } }""",
 }
@@ -272,8 +316,27 @@ def test_the_fields_of_the_real_schema_read_plainly_are_the_plain_ones() -> None
     overdue = plans["overdue"]
     assert overdue is not None
     assert overdue.resolve is invoice.fields["overdue"].resolve
+    # Resolvers made by `reads_context` are called with the context, without an `Info`.
+    amount_paid = plans["amountPaid"]
+    assert amount_paid is not None
+    assert isinstance(amount_paid.resolve, ContextCall)
+    assert amount_paid.read_in_context is amount_paid.resolve.read
     # Fields with arguments keep graphql-core's `execute_field`.
     assert plan_of(query, "invoices", query.fields["invoices"]) is None
+
+
+async def test_resolvers_reading_the_context_answer_alike_through_strawberrys_own_call() -> None:
+    """Without the lean resolvers (as when the schema has exception handlers), strawberry calls
+    the resolver `reads_context` made with an `Info`: it reads the same context."""
+    query = OPERATIONS["resolvers reading the context: leaves, objects, lists, awaitables, errors"]
+    plain, _ = await answers(query)
+    schema = strawberry.Schema(
+        query=Query, types=[Box], config=StrawberryConfig(scalar_map=SCALARS)
+    )
+    result = await schema.execute(query, context_value=context())
+    errors = [error.formatted for error in result.errors or ()]
+    assert {"data": result.data, "errors": errors} == plain
+    assert plain["data"]["boxes"][0]["inContext"] == "one for request-1"
 
 
 def test_values_of_a_node_types_own_class_need_no_is_type_of() -> None:
