@@ -23,6 +23,25 @@ def answer_size_limited(
     class AnswerSizeLimited(base):  # type: ignore[valid-type,misc]
         answer_items = 0
 
+        def count_answer_items(self, items: Sized) -> None:
+            """Counts a list's items against the budget."""
+            self.answer_items += len(items)
+            if self.answer_items > max_items:
+                raise GraphQLError(
+                    f"The answer would hold more than {max_items} list items; ask for"
+                    " smaller pages",
+                    extensions={
+                        "code": "QUERY_TOO_COMPLEX",
+                        "limit": "answerItems",
+                        "maximum": max_items,
+                        "value": self.answer_items,
+                    },
+                )
+
+        # The hook schema/execution.py calls for the lists it completes itself, when this class
+        # is above it (below it, its lists are graphql-core's, counted here).
+        count_list_items = count_answer_items
+
         def complete_list_value(
             self,
             return_type: GraphQLList[GraphQLOutputType],
@@ -33,18 +52,7 @@ def answer_size_limited(
             position_context: Any,
         ) -> AwaitableOrValue[list[Any]]:
             if isinstance(result, Sized):
-                self.answer_items += len(result)
-                if self.answer_items > max_items:
-                    raise GraphQLError(
-                        f"The answer would hold more than {max_items} list items; ask for"
-                        " smaller pages",
-                        extensions={
-                            "code": "QUERY_TOO_COMPLEX",
-                            "limit": "answerItems",
-                            "maximum": max_items,
-                            "value": self.answer_items,
-                        },
-                    )
+                self.count_answer_items(result)
             return super().complete_list_value(  # type: ignore[no-any-return]
                 return_type, field_details_list, info, path, result, position_context
             )

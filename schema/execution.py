@@ -21,16 +21,16 @@ their message, `path` and `locations` — are the same (tests/test_plain_reads.p
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo
+from graphql import GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo
 from graphql.execution import Executor
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.execution.executor import to_nodes
+from graphql.execution.executor import collect_iterator_awaitables, to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel
 from strawberry.types.cast import TYPE_CAST_ATTRIBUTE
 
-from schema.field_plans import PLAIN_RESULTS, PLAIN_VALUES, FieldPlan, plan_of
+from schema.field_plans import PLAIN_RESULTS, PLAIN_VALUES, FieldPlan, ListPlan, plan_of
 
 E = TypeVar("E", bound=Executor[Any])
 
@@ -42,6 +42,22 @@ def reads_plainly(base: type[E]) -> type[E]:
     plans: dict[GraphQLObjectType, dict[str, FieldPlan | None]] = {}
 
     class ReadsPlainly(base):  # type: ignore[valid-type,misc]
+        # Whether the plans complete lists: not when a subclass changed graphql-core's
+        # completion of a list without seeing, through `count_list_items`, the plans' lists.
+        plans_lists: ClassVar[bool] = base.complete_list_value.__module__.startswith("graphql.")
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            cls.plans_lists = (
+                cls.complete_list_value is ReadsPlainly.complete_list_value
+                or cls.count_list_items is not ReadsPlainly.count_list_items
+            ) and ReadsPlainly.plans_lists
+
+        def count_list_items(self, items: list[Any]) -> None:
+            """Called with each list whose items the plans complete, before them (graphql-core's
+            `complete_list_value` is not called for it): a subclass that counts list items
+            (schema/answer_size.py) counts these too."""
+
         def execute_fields(
             self,
             parent_type: GraphQLObjectType,
@@ -231,6 +247,26 @@ def reads_plainly(base: type[E]) -> type[E]:
                 return coerced
             if path is None:
                 path = Path(parent_path, response_name, parent_type.name)
+            if (
+                plan.items is not None
+                and value.__class__ is list
+                and self.plans_lists
+                and not field_details_list[0].node.directives  # `@stream` is graphql-core's
+            ):
+                self.count_list_items(value)
+                items = self.complete_planned_items(
+                    plan,
+                    plan.items,
+                    parent_type,
+                    field_details_list,
+                    path,
+                    info,
+                    value,
+                    position_context,
+                )
+                if isinstance(items, list):
+                    return items
+                return self.await_completed(items, plan.type, field_details_list, path)
             object_type = plan.object_type
             if object_type is None:
                 return self.complete_read(
@@ -252,7 +288,98 @@ def reads_plainly(base: type[E]) -> type[E]:
                     object_type, field_details_list, info, path, value, position_context
                 )
             if completed.__class__ is not dict and self.is_awaitable(completed):
-                return self.await_completed(completed, plan, field_details_list, path)
+                return self.await_completed(completed, plan.type, field_details_list, path)
+            return completed
+
+        def complete_planned_items(
+            self,
+            plan: FieldPlan,
+            items: ListPlan,
+            parent_type: GraphQLObjectType,
+            field_details_list: FieldDetailsList,
+            path: Path,
+            info: GraphQLResolveInfo[Any] | None,
+            value: list[Any],
+            position_context: Any,
+        ) -> AwaitableOrValue[list[Any]]:
+            """A list's items completed after its plan, as graphql-core's
+            `complete_iterable_value` completes them: the same values, errors (at the item's
+            path) and nulls; raises what it would raise."""
+            completed: list[Any] = []
+            awaitable_indices: list[int] = []
+            is_awaitable = self.is_awaitable
+            item_type = items.item_type
+            iterator = iter(value)
+            try:
+                for index, item in enumerate(iterator):
+                    item_path = Path(path, index, None)
+                    if item.__class__ is not items.item_class or (
+                        items.checks_cast and getattr(item, TYPE_CAST_ATTRIBUTE, None) is not None
+                    ):
+                        # graphql-core's completion of the item, with the list's Info.
+                        if info is None:
+                            info = self.build_resolve_info(
+                                plan.field, to_nodes(field_details_list), parent_type, path
+                            )
+                        if is_awaitable(item):
+                            completed.append(
+                                self.complete_awaitable_list_item_value(
+                                    item,
+                                    item_type,
+                                    field_details_list,
+                                    info,
+                                    item_path,
+                                    position_context,
+                                )
+                            )
+                            awaitable_indices.append(index)
+                        elif self.complete_list_item_value(
+                            item,
+                            completed,
+                            item_type,
+                            field_details_list,
+                            info,
+                            item_path,
+                            position_context,
+                        ):
+                            awaitable_indices.append(index)
+                        continue
+                    try:
+                        fields = self.collect_and_execute_subfields(
+                            items.object_type, field_details_list, item_path, item, position_context
+                        )
+                        if fields.__class__ is not dict and is_awaitable(fields):
+                            fields = self.await_completed(
+                                fields, item_type, field_details_list, item_path
+                            )
+                            awaitable_indices.append(index)
+                    except Exception as raw_error:
+                        self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                        fields = None
+                    completed.append(fields)
+            except Exception:
+                # As graphql-core does: the awaitables begun, and those left in the list, are
+                # settled in the background.
+                awaitables = [completed[index] for index in awaitable_indices]
+                awaitables.extend(collect_iterator_awaitables(iterator, is_awaitable))
+                if awaitables:
+                    self.settle_in_background(awaitables)
+                raise
+            if not awaitable_indices:
+                return completed
+            return self.gather_items(completed, awaitable_indices)
+
+        async def gather_items(
+            self, completed: list[Any], awaitable_indices: list[int]
+        ) -> list[Any]:
+            """As graphql-core's `complete_iterable_value` does for the items still awaited."""
+            if len(awaitable_indices) == 1:
+                index = awaitable_indices[0]
+                completed[index] = await completed[index]
+            else:
+                awaited = await gather_with_cancel(*(completed[i] for i in awaitable_indices))
+                for index, item in zip(awaitable_indices, awaited, strict=True):
+                    completed[index] = item
             return completed
 
         def complete_read(
@@ -279,20 +406,20 @@ def reads_plainly(base: type[E]) -> type[E]:
                 plan.type, field_details_list, info, path, value, position_context
             )
             if self.is_awaitable(completed):
-                return self.await_completed(completed, plan, field_details_list, path)
+                return self.await_completed(completed, plan.type, field_details_list, path)
             return completed
 
         async def await_completed(
             self,
             completed: Awaitable[Any],
-            plan: FieldPlan,
+            return_type: GraphQLOutputType,
             field_details_list: FieldDetailsList,
             path: Path,
         ) -> Any:
             try:
                 return await completed
             except Exception as raw_error:
-                self.handle_field_error(raw_error, plan.type, field_details_list, path)
+                self.handle_field_error(raw_error, return_type, field_details_list, path)
                 return None
 
     return ReadsPlainly

@@ -16,6 +16,7 @@ from typing import Any, cast
 from graphql import (
     GraphQLField,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -81,6 +82,49 @@ def own_class(object_type: GraphQLObjectType) -> type | None:
     return definition.origin
 
 
+def direct_class(object_type: GraphQLObjectType) -> type | None:
+    """The Python class whose instances complete as `object_type` by executing its selection on
+    them, without an `is_type_of` (there is none, or it is `own_class`'s) and without an
+    awaitable check (the class is neither awaitable nor an exception); None when there is no
+    such class."""
+    if object_type.is_type_of is None:
+        definition = (object_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        found = definition.origin if isinstance(definition, StrawberryObjectDefinition) else None
+    else:
+        found = own_class(object_type)
+    if found is None or hasattr(found, "__await__") or issubclass(found, Exception):
+        return None
+    return found
+
+
+class ListPlan:
+    """How the items of a list of an object type complete: an item of the type's own class
+    (`direct_class`) has the selection executed on it, any other item takes graphql-core's
+    completion of a list item."""
+
+    __slots__ = ("checks_cast", "item_class", "item_type", "object_type")
+
+    def __init__(self, item_type: GraphQLOutputType, object_type: GraphQLObjectType) -> None:
+        self.item_type = item_type
+        self.object_type = object_type
+        self.item_class = direct_class(object_type)
+        # A value `strawberry.cast` to another type is not the type's for its `is_type_of`.
+        self.checks_cast = object_type.is_type_of is not None
+
+
+def list_plan(named: GraphQLOutputType) -> ListPlan | None:
+    """The plan of a list's items, for a list of an object type (`[T]`, `[T!]`, of a nullable
+    or non-null field); None for any other type, or when no item class completes directly."""
+    if not isinstance(named, GraphQLList):
+        return None
+    item_type = named.of_type
+    item_named = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+    if not is_object_type(item_named):
+        return None
+    plan = ListPlan(item_type, item_named)
+    return plan if plan.item_class is not None else None
+
+
 class FieldPlan:
     """How a field without arguments is executed: its value (a plain read of the source, a read
     in the request's context, or its resolver's call with an `Info`) and how to complete it,
@@ -88,6 +132,7 @@ class FieldPlan:
 
     __slots__ = (
         "field",
+        "items",
         "leaf",
         "name",
         "non_null",
@@ -123,7 +168,9 @@ class FieldPlan:
         self.non_null = is_non_null_type(field.type)
         named = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
         # A leaf is serialized on the spot, an object type has its selection executed on the
-        # value; anything else (a list, an abstract type) is completed by graphql-core.
+        # value, a list of an object type its items completed (`items`); anything else (a
+        # list of leaves, of lists or of an abstract type, an abstract type) is completed by
+        # graphql-core.
         self.leaf: GraphQLLeafType | None = named if is_leaf_type(named) else None
         self.plain = PLAIN_VALUES
         self.serialize: Callable[[Any], Any] | None = None
@@ -137,6 +184,7 @@ class FieldPlan:
         self.object_type: GraphQLObjectType | None = named if is_object_type(named) else None
         # Values of this class need no `is_type_of` (see `own_class`).
         self.own_class = own_class(self.object_type) if self.object_type is not None else None
+        self.items = list_plan(named)
 
 
 def plan_of(parent_type: GraphQLObjectType, name: str, field: GraphQLField) -> FieldPlan | None:

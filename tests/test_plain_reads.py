@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.root import build_schema
+from schema.answer_size import answer_size_limited
 from schema.context import Context, reads_context
 from schema.execution import reads_plainly
 from schema.field_plans import own_class, plan_of
@@ -147,6 +148,31 @@ class Box(Thing):
         return later_text(f"later for {context.request_id}")  # type: ignore[return-value]
 
     @strawberry.field
+    def some_tags(self) -> list[Tag | None]:
+        awaited = later_tag("awaited")
+        returned = ValueError("an item returned, not raised")
+        return [Tag(label="first", weight=1), None, awaited, returned]  # type: ignore[list-item]
+
+    @strawberry.field
+    def required_tags(self) -> list[Tag]:
+        return [Tag(label="kept", weight=None), self.odd]
+
+    @strawberry.field
+    def tag_tuple(self) -> list[Tag]:
+        return (Tag(label="in a tuple", weight=2),)  # type: ignore[return-value]
+
+    @strawberry.field
+    def inner_boxes(self) -> list[Box | None]:
+        return [
+            box("in-1"),
+            SubBox(**{name: getattr(box("in-sub"), name) for name in BOX_FIELDS}),
+            strawberry.cast(Tag, box("in-cast")),
+            Tag(label="not a box", weight=None),  # type: ignore[list-item]
+            box("in-2", required=None),
+            later_box("in-later"),  # type: ignore[list-item]
+        ]
+
+    @strawberry.field
     def not_a_box(self) -> Box | None:
         return Tag(label="not a box", weight=None)  # type: ignore[return-value]
 
@@ -168,6 +194,14 @@ BOX_FIELDS = ("id", "name", "required", "colour", "made", "size", "tag", "maybe_
 
 async def later_text(text: str) -> str:
     return text
+
+
+async def later_tag(label: str) -> Tag:
+    return Tag(label=label, weight=None)
+
+
+async def later_box(name: str) -> Box:
+    return box(name)
 
 
 def box(name: str, *, required: Any = "yes", odd: Any = None) -> Box:
@@ -204,10 +238,18 @@ class Query:
         return box("thing")
 
 
-def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
-    """The same types with the plain reads and with graphql-core's execution alone."""
+def schemas(max_items: int | None = None) -> tuple[strawberry.Schema, strawberry.Schema]:
+    """The same types with the plain reads and with graphql-core's execution alone (both with
+    the answer-size cap when `max_items` is given)."""
     built = []
-    for context in (reads_plainly(StrawberryGraphQLCoreExecutionContext), None):
+    contexts: list[type[StrawberryGraphQLCoreExecutionContext] | None]
+    contexts = [reads_plainly(StrawberryGraphQLCoreExecutionContext), None]
+    if max_items is not None:
+        contexts = [
+            answer_size_limited(context or StrawberryGraphQLCoreExecutionContext, max_items)
+            for context in contexts
+        ]
+    for context in contexts:
         schema = strawberry.Schema(
             query=Query,
             types=[Box],
@@ -223,9 +265,11 @@ def context() -> Context:
     return Context(services=cast(Services, None), viewer=None, request_id="request-1")
 
 
-async def answers(query: str, variables: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+async def answers(
+    query: str, variables: dict[str, Any] | None = None, max_items: int | None = None
+) -> list[dict[str, Any]]:
     found = []
-    for schema in schemas():
+    for schema in schemas(max_items):
         result = await schema.execute(query, variable_values=variables, context_value=context())
         found.append(
             {
@@ -261,6 +305,12 @@ OPERATIONS = {
       inContext tagInContext { label } tagsInContext { label weight } laterInContext
       nested { inContext } } a: brokenBox { failsInContext }
       b: brokenBox { requiredInContext } }""",
+    "lists: null, awaitable and returned-error items, nulls in non-null items, a tuple": """{
+      boxes { someTags { label } tagTuple { label } } brokenBox { requiredTags { label } } }""",
+    "lists of objects: other classes, a cast, errors inside items, awaitable items": """{
+      boxes { innerBoxes { name required tag { label } } } }""",
+    "lists under a directive, aliased, in fragments": """query($yes: Boolean!) { boxes {
+      tags @include(if: $yes) { label } again: tags { weight } ... on Box { tags { label } } } }""",
     "is_type_of: another type, a value cast to another type, a subclass": """{ boxes {
       notABox { name } castBox { name } subBox { name tag { label } } } }""",
 }
@@ -271,6 +321,49 @@ async def test_plain_reads_answer_as_graphql_core_does(operation: str) -> None:
     plain, general = await answers(OPERATIONS[operation], {"yes": True, "no": False})
     assert plain == general
     assert plain["data"] is not None or plain["errors"]
+
+
+CAPPED = "{ boxes { name tags { label } again: tags { weight } } }"  # 2 + 2 × (2 + 2) items
+
+
+@pytest.mark.parametrize("max_items", [2, 4, 5, 8])
+async def test_the_answer_size_cap_counts_the_lists_the_plans_complete(max_items: int) -> None:
+    plain, general = await answers(CAPPED, max_items=max_items)
+    assert plain == general
+    assert plain["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_a_class_below_the_plans_completing_lists_its_own_way_keeps_its_lists() -> None:
+    """Lists are planned only when their completion is graphql-core's, or counted: with the
+    cap below the plans (`complete_list_value` overridden, `count_list_items` not seen), every
+    list takes graphql-core's completion, and the cap still applies."""
+    below = reads_plainly(answer_size_limited(StrawberryGraphQLCoreExecutionContext, 5))
+    capped, _ = await answers(CAPPED, max_items=5)
+    assert await answer_of(below, CAPPED) == capped
+    seen: list[list[str | int]] = []
+
+    class SeesItsLists(reads_plainly(StrawberryGraphQLCoreExecutionContext)):  # type: ignore[misc]
+        def complete_list_value(self, *args: Any) -> Any:
+            seen.append(args[3].as_list())
+            return super().complete_list_value(*args)
+
+    await answer_of(SeesItsLists, CAPPED)
+    in_box = [["boxes", index, name] for index in (0, 1) for name in ("tags", "again")]
+    assert seen == [["boxes"], *in_box]
+
+
+async def answer_of(
+    context_class: type[StrawberryGraphQLCoreExecutionContext], query: str
+) -> dict[str, Any]:
+    schema = strawberry.Schema(
+        query=Query,
+        types=[Box],
+        config=StrawberryConfig(scalar_map=SCALARS),
+        execution_context_class=context_class,
+    )
+    lean_resolvers(schema)
+    result = await schema.execute(query, context_value=context())
+    return {"data": result.data, "errors": [error.formatted for error in result.errors or ()]}
 
 
 async def test_the_answers_compared_are_the_expected_ones() -> None:
