@@ -185,6 +185,12 @@ class FieldPlan:
         # Values of this class need no `is_type_of` (see `own_class`).
         self.own_class = own_class(self.object_type) if self.object_type is not None else None
         self.items = list_plan(named)
+        # Values of these classes are neither awaitable nor exceptions either: an object's
+        # direct class, a plain list of a planned list.
+        if self.object_type is not None and (direct := direct_class(self.object_type)):
+            self.plain = PLAIN_VALUES | {direct}
+        elif self.items is not None:
+            self.plain = PLAIN_VALUES | {list}
 
 
 def plan_of(parent_type: GraphQLObjectType, name: str, field: GraphQLField) -> FieldPlan | None:
