@@ -21,7 +21,7 @@ their message, `path` and `locations` — are the same (tests/test_plain_reads.p
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from graphql import GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo
 from graphql.execution import Executor
@@ -34,6 +34,13 @@ from schema.field_plans import PLAIN_RESULTS, PLAIN_VALUES, FieldPlan, ListPlan,
 
 E = TypeVar("E", bound=Executor[Any])
 
+# graphql-core's steps from an object to its fields' execution (`selection_at_once`).
+SELECTION_METHODS = (
+    "collect_and_execute_subfields",
+    "collect_subfields",
+    "execute_collected_subfields",
+)
+
 
 def reads_plainly(base: type[E]) -> type[E]:
     """An execution context class like `base` that reads and completes plain fields on the
@@ -45,6 +52,11 @@ def reads_plainly(base: type[E]) -> type[E]:
         # Whether the plans complete lists: not when a subclass changed graphql-core's
         # completion of a list without seeing, through `count_list_items`, the plans' lists.
         plans_lists: ClassVar[bool] = base.complete_list_value.__module__.startswith("graphql.")
+        # Whether an object's selection may be executed at once (`selection_at_once`): not when
+        # a class changed how graphql-core collects or executes an object's fields.
+        executes_selections_at_once: ClassVar[bool] = all(
+            getattr(base, name).__module__.startswith("graphql.") for name in SELECTION_METHODS
+        )
 
         def __init_subclass__(cls, **kwargs: Any) -> None:
             super().__init_subclass__(**kwargs)
@@ -52,6 +64,9 @@ def reads_plainly(base: type[E]) -> type[E]:
                 cls.complete_list_value is ReadsPlainly.complete_list_value
                 or cls.count_list_items is not ReadsPlainly.count_list_items
             ) and ReadsPlainly.plans_lists
+            cls.executes_selections_at_once = ReadsPlainly.executes_selections_at_once and all(
+                getattr(cls, name) is getattr(ReadsPlainly, name) for name in SELECTION_METHODS
+            )
 
         def count_list_items(self, items: list[Any]) -> None:
             """Called with each list whose items the plans complete, before them (graphql-core's
@@ -276,8 +291,15 @@ def reads_plainly(base: type[E]) -> type[E]:
                 value.__class__ is plan.own_class
                 and getattr(value, TYPE_CAST_ATTRIBUTE, None) is None
             ):
-                completed = self.collect_and_execute_subfields(
-                    object_type, field_details_list, path, value, position_context
+                selection = self.selection_at_once(
+                    object_type, field_details_list, position_context
+                )
+                completed = (
+                    self.execute_fields(object_type, value, path, selection, None)
+                    if selection is not None
+                    else self.collect_and_execute_subfields(
+                        object_type, field_details_list, path, value, position_context
+                    )
                 )
             else:  # `is_type_of` is given the Info
                 if info is None:
@@ -288,7 +310,9 @@ def reads_plainly(base: type[E]) -> type[E]:
                     object_type, field_details_list, info, path, value, position_context
                 )
             if completed.__class__ is not dict and self.is_awaitable(completed):
-                return self.await_completed(completed, plan.type, field_details_list, path)
+                return self.await_completed(
+                    cast("Awaitable[Any]", completed), plan.type, field_details_list, path
+                )
             return completed
 
         def complete_planned_items(
@@ -309,6 +333,8 @@ def reads_plainly(base: type[E]) -> type[E]:
             awaitable_indices: list[int] = []
             is_awaitable = self.is_awaitable
             item_type = items.item_type
+            object_type = items.object_type
+            selection = self.selection_at_once(object_type, field_details_list, position_context)
             iterator = iter(value)
             try:
                 for index, item in enumerate(iterator):
@@ -345,12 +371,19 @@ def reads_plainly(base: type[E]) -> type[E]:
                             awaitable_indices.append(index)
                         continue
                     try:
-                        fields = self.collect_and_execute_subfields(
-                            items.object_type, field_details_list, item_path, item, position_context
+                        fields = (
+                            self.execute_fields(object_type, item, item_path, selection, None)
+                            if selection is not None
+                            else self.collect_and_execute_subfields(
+                                object_type, field_details_list, item_path, item, position_context
+                            )
                         )
                         if fields.__class__ is not dict and is_awaitable(fields):
                             fields = self.await_completed(
-                                fields, item_type, field_details_list, item_path
+                                cast("Awaitable[Any]", fields),
+                                item_type,
+                                field_details_list,
+                                item_path,
                             )
                             awaitable_indices.append(index)
                     except Exception as raw_error:
@@ -368,6 +401,26 @@ def reads_plainly(base: type[E]) -> type[E]:
             if not awaitable_indices:
                 return completed
             return self.gather_items(completed, awaitable_indices)
+
+        def selection_at_once(
+            self,
+            object_type: GraphQLObjectType,
+            field_details_list: FieldDetailsList,
+            position_context: Any,
+        ) -> GroupedFieldSet | None:
+            """The fields of an object's selection when they execute at once, as graphql-core's
+            `execute_collected_subfields` executes them without `@defer` (no delivery group, no
+            new defer usage); None otherwise, and when collecting them fails (graphql-core's
+            `collect_and_execute_subfields` then raises it where it would)."""
+            if position_context is not None or not self.executes_selections_at_once:
+                return None
+            try:
+                grouped_field_set, new_defer_usages, _ = self.collect_subfields(
+                    object_type, field_details_list
+                )
+            except Exception:
+                return None
+            return None if new_defer_usages else grouped_field_set
 
         async def gather_items(
             self, completed: list[Any], awaitable_indices: list[int]

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 import strawberry
 from graphql import GraphQLError, GraphQLObjectType
+from graphql.execution import ExperimentalIncrementalExecutionResults
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -350,6 +351,44 @@ async def test_a_class_below_the_plans_completing_lists_its_own_way_keeps_its_li
     await answer_of(SeesItsLists, CAPPED)
     in_box = [["boxes", index, name] for index in (0, 1) for name in ("tags", "again")]
     assert seen == [["boxes"], *in_box]
+
+
+async def test_defer_and_stream_answer_as_graphql_core_does() -> None:
+    """With incremental delivery on, `@defer`'s fields and `@stream`'s lists take
+    graphql-core's path: the initial answer and every later part are the same."""
+    query = """{ boxes { name ... @defer(label: "d") { more: tags { label } shout
+      nested { name tags { label } } } streamed: tags @stream(initialCount: 1) { label }
+      innerBoxes @stream(initialCount: 2) { name } } }"""
+    parts: list[list[Any]] = []
+    for context_class in (reads_plainly(StrawberryGraphQLCoreExecutionContext), None):
+        schema = strawberry.Schema(
+            query=Query,
+            types=[Box],
+            config=StrawberryConfig(
+                scalar_map=SCALARS, enable_experimental_incremental_execution=True
+            ),
+            execution_context_class=context_class,
+        )
+        lean_resolvers(schema)
+        result = await schema.execute(query, context_value=context())
+        assert isinstance(result, ExperimentalIncrementalExecutionResults)
+        delivered = [result.initial_result.formatted]
+        delivered += [part.formatted async for part in result.subsequent_results]
+        parts.append(delivered)
+    assert parts[0] == parts[1]
+    assert len(parts[0]) > 1  # the deferred and streamed parts came later
+
+
+async def test_a_class_below_the_plans_executing_objects_its_own_way_sees_every_object() -> None:
+    seen: list[list[str | int]] = []
+
+    class SeesItsObjects(reads_plainly(StrawberryGraphQLCoreExecutionContext)):  # type: ignore[misc]
+        def execute_collected_subfields(self, *args: Any) -> Any:
+            seen.append(args[2].as_list())
+            return super().execute_collected_subfields(*args)
+
+    await answer_of(SeesItsObjects, "{ boxes { name tag { label } } }")
+    assert seen == [["boxes", 0], ["boxes", 0, "tag"], ["boxes", 1], ["boxes", 1, "tag"]]
 
 
 async def answer_of(
