@@ -1,7 +1,8 @@
 """A cap on the size of an answer being built: every list item the executor completes counts
 against the request's budget, and past it the list is answered with a `QUERY_TOO_COMPLEX`
 error instead of more rows. The static cost limit (`schema.query_cost`) prices lists without a
-`first` at a nominal size; this cap bounds what they really hold."""
+`first` at a nominal size; this cap bounds what they really hold. The lists that
+schema/execution.py completes itself are counted alike (`count_list_items`)."""
 
 from __future__ import annotations
 

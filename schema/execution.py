@@ -9,13 +9,19 @@ a page of 50 invoices. Most of those fields need far less: an invoice's `number`
 
 `reads_plainly(base)` makes an execution context that plans each field without arguments
 once per schema (when there is no middleware): whether its value is a plain read of the source
-(strawberry's default resolver, a `MethodCall`, `__typename`) or its resolver's call with an
-`Info`, and how it completes — a scalar or an enum is serialized on the spot, an object type has
-its selection executed on the value. A `Path` and an `Info` are then built only when something
-needs them (the resolver, an error's path, an object's fields, `is_type_of`). Lists, abstract
-types and anything unexpected a field returns (an awaitable, an exception) take graphql-core's
-own completion, and fields with arguments its `execute_field`, so the answers and the errors —
-their message, `path` and `locations` — are the same (tests/test_plain_reads.py).
+(strawberry's default resolver, a `MethodCall`, `__typename`), a read in the request's context
+(a `ContextCall`, made by `schema.context.reads_context`) or its resolver's call with an `Info`,
+and how it completes — a scalar or an enum is serialized on the spot, an object type has its
+selection executed on the value (at once, when there is no `@defer`: `selection_at_once`), a
+list of an object type has its items completed one by one. A `Path` and an `Info` are then
+built only when something needs them (the resolver, an error's path, an object's fields, an
+`is_type_of` that a value of the type's own class does not need). Lists of leaves, lists under a
+directive (`@stream`), abstract types and anything unexpected a field or an item is (an
+awaitable, an exception, a value of another class) take graphql-core's own completion, and
+fields with arguments its `execute_field`, so the answers and the errors — their message, `path`
+and `locations` — are the same (tests/test_plain_reads.py). A subclass that changes how
+graphql-core completes lists (unless it counts them with `count_list_items`, as
+schema/answer_size.py does) or executes objects keeps graphql-core's path for those.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The plan of a field without arguments, decided once per schema field: how its value is
 had (a plain read of the source, a read of the source in the request's context, or its
-resolver's call with an `Info`) and how it completes
-(a scalar or an enum serialized on the spot, an object's selection executed on the value, or
-graphql-core's own completion). schema/execution.py executes fields after their plans."""
+resolver's call with an `Info`) and how it completes (a scalar or an enum serialized on the
+spot, an object's selection executed on the value — without `is_type_of` for a value of the
+type's own class —, a list of an object type's items completed one by one, or graphql-core's
+own completion). schema/execution.py executes fields after their plans."""
 
 from __future__ import annotations
 
