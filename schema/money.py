@@ -14,9 +14,13 @@ from schema.scalars import BigInt
 class MoneyType:
     amount: BigInt
     currency: str
-    formatted: str
+
+    # Formatted when asked for: a page's invoice has ten amounts, and a client seldom shows
+    # each of them formatted.
+    @strawberry.field
+    def formatted(self) -> str:
+        return DomainMoney(self.amount, self.currency).formatted()
 
     @classmethod
     def of(cls, amount: int, currency: str) -> MoneyType:
-        money = DomainMoney(amount, currency)
-        return cls(amount=BigInt(amount), currency=currency, formatted=money.formatted())
+        return cls(amount=BigInt(amount), currency=currency)
